@@ -1,0 +1,119 @@
+# Shared helpers for ci/test and ci/demo: install what the tests need, run a private pcscd with
+# the vpcd virtual reader, attach emulated cards to it, and clean everything up on exit.
+# Source it from bash; it sets `set -euo pipefail`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export ROOT
+OPENSC_MODULE=${OPENSC_MODULE:-/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so}
+export OPENSC_MODULE
+# A scratch directory per run; kept on failure for inspection.
+if [ -z "${WORK:-}" ]; then
+    WORK=$(mktemp -d /tmp/epass2003-ci.XXXXXX)
+    OWN_WORK=1
+fi
+export WORK
+PIDS=()
+
+log() { printf '\n=== %s\n' "$*" >&2; }
+
+# Debian packages the suites use. Installs only what is missing (apt-get is slow even when idle).
+DEB_PACKAGES=(pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config opensc opensc-pkcs11
+              openssl gnutls-bin libnss3-tools)
+install_deps() {
+    local missing=()
+    for p in "${DEB_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        log "installing Debian packages: ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required" >&2; exit 1; }
+}
+
+build_release() {
+    log "cargo build --release"
+    (cd "$ROOT" && cargo build --release --workspace --quiet)
+    EMU="$ROOT/target/release/epass2003-emu"
+    export EMU
+}
+
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "${OWN_WORK:-}" ]; then
+        if [ "$rc" = 0 ] && [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; else echo "logs kept in $WORK" >&2; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+# Start our own pcscd (foreground, APDU log). A pcscd left running by someone else owns the socket
+# and the vpcd ports, so it is stopped first: the suites need a reader they control.
+start_pcscd() {
+    if pgrep -x pcscd >/dev/null; then
+        log "stopping the pcscd that is already running"
+        pkill -x pcscd || true
+        for _ in $(seq 50); do pgrep -x pcscd >/dev/null || break; sleep 0.1; done
+    fi
+    rm -f /run/pcscd/pcscd.comm /run/pcscd/pcscd.pid 2>/dev/null || true
+    mkdir -p /run/pcscd
+    pcscd --foreground --debug --apdu > "$WORK/pcscd.log" 2>&1 &
+    PCSCD_PID=$!
+    PIDS+=("$PCSCD_PID")
+    for _ in $(seq 100); do
+        [ -S /run/pcscd/pcscd.comm ] && opensc-tool -l >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "pcscd did not come up; see $WORK/pcscd.log" >&2
+    return 1
+}
+
+# attach_card STATE PORT -> starts `epass2003-emu attach`, waits until the reader shows a card.
+attach_card() {
+    local state=$1 port=${2:-35963} slot
+    slot=$((port - 35963))
+    "$EMU" attach --state "$state" --vpcd "127.0.0.1:$port" --wait 10 >> "$WORK/emu-$port.log" 2>&1 &
+    CARD_PID=$!
+    PIDS+=("$CARD_PID")
+    for _ in $(seq 100); do
+        opensc-tool -l 2>/dev/null | grep -Eq "^$slot +Yes" && return 0
+        sleep 0.1
+    done
+    echo "emulated card on port $port not visible; see $WORK/emu-$port.log" >&2
+    return 1
+}
+
+# detach_card PID: stop one attached emulator and wait until pcscd sees the reader empty.
+detach_card() {
+    local pid=$1 port=${2:-35963} slot
+    slot=$((port - 35963))
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        opensc-tool -l 2>/dev/null | grep -Eq "^$slot +No" && return 0
+        sleep 0.1
+    done
+}
+
+# An OpenSSL config that activates the legacy provider (single DES), which OpenSC 0.23.0 needs
+# for the DES variant's retail MAC (docs/protocol-notes.md, OpenSC 0.23 compatibility).
+write_legacy_openssl_conf() {
+    cat > "$1" <<'CONF'
+openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+default = default_sect
+legacy = legacy_sect
+[default_sect]
+activate = 1
+[legacy_sect]
+activate = 1
+CONF
+}

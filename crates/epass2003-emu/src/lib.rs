@@ -1,0 +1,33 @@
+//! A software Feitian ePass2003 (FTCOS) card.
+//!
+//! The card side of `docs/protocol-notes.md` / the shared protocol document: ATR, GET DATA,
+//! SCP01/SCP03-style mutual authentication and secure messaging (3DES, AES, FIPS variants), an
+//! ISO 7816-4 file system with FCP/FCI and access conditions, PIN keys with persisted retry
+//! counters, and RSA/EC keys generated or imported "on card".
+//!
+//! Public API (stable; the driver's in-process transport and the `epass2003-emu` binary use it):
+//!
+//! * [`Card`]: one card. [`Card::new_blank`] makes an erased card of a [`Variant`];
+//!   [`Card::power_on`], [`Card::reset`], [`Card::power_off`] model the reader's contact
+//!   control (volatile state: SM session, security level, current DF/EF, challenge, MSE is cleared
+//!   on power-on and reset); [`Card::atr`]; [`Card::transmit`] takes one command APDU (short or
+//!   extended) and returns the full response APDU (data ‖ SW1 SW2).
+//! * Persistence: [`Card::to_state_bytes`] / [`Card::from_state_bytes`] (the whole persistent
+//!   state, versioned), and [`Card::set_persister`]: a callback that the card calls with the new
+//!   state *before* it answers any command that changed persistent state (a retry counter, a file,
+//!   a key). [`store::StateFile`] implements it with a lock, a temp file, fsync and rename.
+//! * Test hooks ([`hooks::Hooks`]): pull the card after N APDUs, flip a byte in a response,
+//!   a latency model, and counters of APDUs and bytes ([`hooks::Counters`]).
+//! * [`vpcd`]: attaches a card to pcscd's vpcd virtual reader.
+#![forbid(unsafe_code)]
+
+pub mod apdu;
+pub mod card;
+pub mod crypto;
+pub mod fs;
+pub mod hooks;
+pub mod sm;
+pub mod store;
+pub mod vpcd;
+
+// pub use card::{Card, CardError, CardOptions, Variant};
