@@ -75,7 +75,10 @@ pub struct StateFile {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl StateFile {
@@ -88,7 +91,8 @@ impl StateFile {
             .write(true)
             .open(&lock_path)
             .map_err(io_err(path))?;
-        lock.try_lock_exclusive().map_err(|_| StoreError::Locked(path.to_path_buf()))?;
+        lock.try_lock_exclusive()
+            .map_err(|_| StoreError::Locked(path.to_path_buf()))?;
         Ok(lock)
     }
 
@@ -98,7 +102,10 @@ impl StateFile {
         if path.exists() {
             return Err(StoreError::Exists(path.to_path_buf()));
         }
-        let file = StateFile { path: path.to_path_buf(), _lock: lock };
+        let file = StateFile {
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
         file.save(&card.to_state_bytes()).map_err(io_err(path))?;
         Ok(file)
     }
@@ -107,7 +114,13 @@ impl StateFile {
     pub fn open(path: &Path) -> Result<(StateFile, Card), StoreError> {
         let lock = Self::lock(path)?;
         let card = Self::load(path)?;
-        Ok((StateFile { path: path.to_path_buf(), _lock: lock }, card))
+        Ok((
+            StateFile {
+                path: path.to_path_buf(),
+                _lock: lock,
+            },
+            card,
+        ))
     }
 
     /// Load the card in `path` without taking the lock, for read-only inspection while another
@@ -130,8 +143,10 @@ impl StateFile {
             path: path.to_path_buf(),
             reason,
         })?;
-        Card::from_state_bytes(body)
-            .map_err(|source| StoreError::Card { path: path.to_path_buf(), source })
+        Card::from_state_bytes(body).map_err(|source| StoreError::Card {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Open the state file at `path`, or create a blank card there with `make` if it does not
@@ -174,8 +189,12 @@ impl StateFile {
 /// Encode a body with the versioned, checksummed header.
 pub fn encode(body: &[u8]) -> Vec<u8> {
     let digest = Sha256::digest(body);
-    let mut out =
-        format!("{MAGIC} {FORMAT_VERSION} {} {}\n", body.len(), hex::encode(digest)).into_bytes();
+    let mut out = format!(
+        "{MAGIC} {FORMAT_VERSION} {} {}\n",
+        body.len(),
+        hex::encode(digest)
+    )
+    .into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -205,7 +224,9 @@ pub fn decode(raw: &[u8]) -> Result<&[u8], String> {
         .next()
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| "header has no body length".to_string())?;
-    let digest = parts.next().ok_or_else(|| "header has no checksum".to_string())?;
+    let digest = parts
+        .next()
+        .ok_or_else(|| "header has no checksum".to_string())?;
     let body = &raw[nl + 1..];
     if body.len() != len {
         return Err(format!(
@@ -224,7 +245,11 @@ fn save_atomic(path: &Path, body: &[u8]) -> io::Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     {
-        let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&tmp)?;
         f.write_all(&encode(body))?;
         f.sync_all()?;
     }
@@ -272,7 +297,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("card.state");
         drop(StateFile::create(&p, &blank()).unwrap());
-        assert!(matches!(StateFile::create(&p, &blank()), Err(StoreError::Exists(_))));
+        assert!(matches!(
+            StateFile::create(&p, &blank()),
+            Err(StoreError::Exists(_))
+        ));
     }
 
     #[test]

@@ -104,7 +104,10 @@ pub fn attach(card: &mut Card, addr: &str, opts: &AttachOptions) -> Result<(), V
         match TcpStream::connect_timeout(&sockaddr, Duration::from_secs(2)) {
             Ok(s) => break s,
             Err(e) if std::time::Instant::now() >= deadline => {
-                return Err(VpcdError::NotThere { addr: addr.to_string(), source: e })
+                return Err(VpcdError::NotThere {
+                    addr: addr.to_string(),
+                    source: e,
+                })
             }
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
@@ -159,7 +162,10 @@ fn read_exact_quick(
         let _ = SockRef::from(&*stream).set_quickack(true);
         match stream.read(&mut buf[got..]) {
             Ok(0) => {
-                return Err(Some(io::Error::new(io::ErrorKind::UnexpectedEof, "vpcd closed")))
+                return Err(Some(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "vpcd closed",
+                )))
             }
             Ok(n) => got += n,
             Err(e)
@@ -260,10 +266,18 @@ mod tests {
     #[test]
     fn not_there_is_a_clear_error() {
         // Bind then drop to get a port nobody listens on.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut card = Card::new_blank(Variant::Aes, CardOptions::default());
-        let err = attach(&mut card, &format!("127.0.0.1:{port}"), &AttachOptions::default())
-            .unwrap_err();
+        let err = attach(
+            &mut card,
+            &format!("127.0.0.1:{port}"),
+            &AttachOptions::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no vpcd reader"), "{err}");
     }
 

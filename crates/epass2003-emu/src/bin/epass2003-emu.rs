@@ -17,7 +17,11 @@ use epass2003_emu::vpcd::{self, AttachOptions};
 use epass2003_emu::{Card, CardOptions, Variant};
 
 #[derive(Parser)]
-#[command(name = "epass2003-emu", version, about = "A software Feitian ePass2003 token")]
+#[command(
+    name = "epass2003-emu",
+    version,
+    about = "A software Feitian ePass2003 token"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -88,13 +92,23 @@ fn ms(v: f64) -> Duration {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect::<Vec<_>>().join(" ")
+    b.iter()
+        .map(|x| format!("{x:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
-        Cmd::New { state, variant, seed } => {
-            let opts = CardOptions { rng_seed: seed, ..CardOptions::default() };
+        Cmd::New {
+            state,
+            variant,
+            seed,
+        } => {
+            let opts = CardOptions {
+                rng_seed: seed,
+                ..CardOptions::default()
+            };
             let card = Card::new_blank(variant, opts);
             StateFile::create(&state, &card).map_err(|e| e.to_string())?;
             println!(
@@ -107,11 +121,23 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Info { state } => {
             let card = StateFile::peek(&state).map_err(|e| e.to_string())?;
             println!("variant: {:?}", card.variant());
-            println!("serial:  {}", hex(&card.serial()).replace(' ', "").to_lowercase());
+            println!(
+                "serial:  {}",
+                hex(&card.serial()).replace(' ', "").to_lowercase()
+            );
             println!("ATR:     {}", hex(&card.atr()));
             Ok(())
         }
-        Cmd::Attach { state, vpcd, wait, apdu_ms, rsa_ms, keygen_ms, ec_ms, pull_after } => {
+        Cmd::Attach {
+            state,
+            vpcd,
+            wait,
+            apdu_ms,
+            rsa_ms,
+            keygen_ms,
+            ec_ms,
+            pull_after,
+        } => {
             let mut card = StateFile::open_persistent(&state).map_err(|e| e.to_string())?;
             {
                 let hooks = card.hooks_mut();
