@@ -169,6 +169,23 @@ struct Volatile {
     mse: Option<Mse>,
 }
 
+/// What [`Card::secret_keys`] reports about one installed key (never its value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretKeyInfo {
+    /// Path of the DF holding the key, from the MF (`[0x3F00, 0x5015]`).
+    pub df: Vec<u16>,
+    /// Key type: 01 SM-ENC, 02 SM-MAC, 04 PIN key, 06 plain (magic) PIN.
+    pub key_type: u8,
+    /// Key id (1 = user PIN, 2 = PUK in OpenSC's layout).
+    pub kid: u8,
+    /// Maximum tries (0 = no counter).
+    pub max_tries: u8,
+    /// Tries left.
+    pub remaining: u8,
+    /// Security level a successful authentication grants.
+    pub level: u8,
+}
+
 /// The persister callback type of [`Card::set_persister`].
 pub type Persister = Box<dyn FnMut(&[u8]) -> io::Result<()> + Send>;
 
@@ -333,6 +350,36 @@ impl Card {
     /// Counters since creation or load.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// Every installed secret key (PIN keys, PUK, magic PIN, SM keys) with its retry counter,
+    /// for inspection by tools and tests. Key values are never exposed.
+    pub fn secret_keys(&self) -> Vec<SecretKeyInfo> {
+        fn walk(node: &FileNode, path: &mut Vec<u16>, out: &mut Vec<SecretKeyInfo>) {
+            if !node.is_df() {
+                return;
+            }
+            path.push(node.fid);
+            for k in node.keys() {
+                out.push(SecretKeyInfo {
+                    df: path.clone(),
+                    key_type: k.key_type,
+                    kid: k.kid,
+                    max_tries: k.max_tries,
+                    remaining: k.remaining,
+                    level: k.level(),
+                });
+            }
+            for c in node.children() {
+                walk(c, path, out);
+            }
+            path.pop();
+        }
+        let mut out = Vec::new();
+        if let Some(mf) = &self.st.mf {
+            walk(mf, &mut Vec::new(), &mut out);
+        }
+        out
     }
 
     /// Sets the callback that makes state changes durable. It is called with

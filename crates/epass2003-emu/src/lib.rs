@@ -30,4 +30,4 @@ pub mod sm;
 pub mod store;
 pub mod vpcd;
 
-pub use card::{Card, CardError, CardOptions, Variant};
+pub use card::{Card, CardError, CardOptions, SecretKeyInfo, Variant};

@@ -126,6 +126,23 @@ fn run(cli: Cli) -> Result<(), String> {
                 hex(&card.serial()).replace(' ', "").to_lowercase()
             );
             println!("ATR:     {}", hex(&card.atr()));
+            for k in card.secret_keys() {
+                let path: String = k.df.iter().map(|f| format!("{f:04X}")).collect();
+                let what = match (k.key_type, k.kid) {
+                    (0x04, 1) => "user PIN",
+                    (0x04, 2) => "PUK",
+                    (0x04, _) => "PIN key",
+                    (0x06, _) => "plain PIN",
+                    (0x01, _) => "SM ENC key",
+                    (0x02, _) => "SM MAC key",
+                    _ => "key",
+                };
+                let state = if k.max_tries != 0 && k.remaining == 0 { " (blocked)" } else { "" };
+                println!(
+                    "key:     {path}/kid {} {what}: tries left {} of {}{state}",
+                    k.kid, k.remaining, k.max_tries
+                );
+            }
             Ok(())
         }
         Cmd::Attach {
