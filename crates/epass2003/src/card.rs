@@ -93,6 +93,9 @@ struct State {
     rng: Box<dyn RngCore + Send>,
     login_lost: bool,
     reauth_count: u64,
+    /// The last wrapped command was refused with a bare (unwrapped) SM-error status word, i.e.
+    /// the card did not execute it.
+    last_refused_plain: bool,
 }
 
 /// One connection to an ePass2003 card; owns the SM session.
@@ -118,6 +121,7 @@ impl<T: Transport> Connection<T> {
             rng,
             login_lost: false,
             reauth_count: 0,
+            last_refused_plain: false,
         };
         {
             let ex = transport.begin()?;
@@ -306,6 +310,8 @@ impl CardSession<'_> {
         Self::log_cmd(c, wire.len());
         let t = Instant::now();
         let raw = self.transmit_raw(&wire)?;
+        self.st.last_refused_plain =
+            matches!(raw.as_slice(), [0x69, 0x85] | [0x69, 0x87] | [0x69, 0x88]);
         let ch = self
             .st
             .channel
@@ -550,7 +556,7 @@ impl CardSession<'_> {
             let mut c8 = [0u8; 8];
             c8.copy_from_slice(&c[..8]);
             let crypt = crypto::pin_cryptogram(&key, &c8);
-            let r = s.send(&cmd::external_authenticate(kid, &crypt))?;
+            let r = s.send_counted(&cmd::external_authenticate(kid, &crypt))?;
             match r.sw {
                 StatusWord::Success => Ok(()),
                 StatusWord::VerifyFail { tries } => Err(Error::WrongPin { tries_left: tries }),
@@ -576,7 +582,27 @@ impl CardSession<'_> {
 
     /// VERIFY with a raw PIN (§5.13; used only for the erase magic PIN).
     pub fn verify_raw(&mut self, kid: u8, pin: &[u8]) -> Result<()> {
-        self.exec(&cmd::verify(kid, pin)).map(|_| ())
+        self.run(|s| s.send_counted(&cmd::verify(kid, pin)).and_then(ok_data))
+            .map(|_| ())
+    }
+
+    /// Send a command that spends a retry counter on failure (a PIN attempt). A session loss
+    /// the card signals *before* executing it (a bare `6985`/`6987`/`6988`) is returned as is, so
+    /// [`Self::run`] re-authenticates and resends. But if the card answered and only the answer
+    /// failed verification, the attempt may have been counted: resending could spend a second
+    /// try for one user attempt, so the session is re-established here and the outcome reported
+    /// as [`Error::PinOutcomeUnknown`] (login state lost) instead.
+    fn send_counted(&mut self, c: &Command) -> Result<Response> {
+        match self.send(c) {
+            Err(Error::SmVerification(m)) if !self.st.last_refused_plain => {
+                warn!(reason = %m, "answer to a PIN attempt failed verification; not resending it");
+                self.mutual_authenticate()?;
+                self.st.login_lost = true;
+                self.st.reauth_count += 1;
+                Err(Error::PinOutcomeUnknown)
+            }
+            other => other,
+        }
     }
 
     /// Erase the card (§5.20): SELECT 3F00 (absent → already erased), install the magic PIN in

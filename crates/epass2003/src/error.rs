@@ -48,6 +48,13 @@ pub enum Error {
     /// The caller passed an argument the protocol cannot express.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The card received a PIN attempt but its answer could not be verified (secure-messaging
+    /// failure on the response). The attempt may have been counted, so it is not resent: the
+    /// session has been re-established; ask the card for the tries left.
+    #[error(
+        "the outcome of the PIN attempt is unknown (its answer failed verification); not retried"
+    )]
+    PinOutcomeUnknown,
     /// The operation is not supported by the protocol or by this card.
     #[error("not supported: {0}")]
     NotSupported(String),

@@ -275,3 +275,38 @@ fn rsa_2048_generate_sign_decrypt_extended_apdus() {
         "response over 256 data bytes received ({resp_max} bytes)"
     );
 }
+
+#[test]
+fn tampered_answer_to_a_pin_attempt_is_not_resent() {
+    for v in [EmuVariant::Des, EmuVariant::Aes] {
+        let (c, mut conn) = personalised(v);
+        let mut s = conn.transaction().unwrap();
+        s.select_path(&[0x5015]).unwrap();
+        assert_eq!(s.pin_tries_left(1).unwrap(), 6);
+        // A wrong PIN: GET CHALLENGE, then EXTERNAL AUTHENTICATE whose (63C5) answer is damaged.
+        let idx = c.lock().unwrap().counters().apdus + 1;
+        c.lock().unwrap().hooks_mut().flip_response_byte = Some((idx, 3));
+        assert_eq!(
+            s.verify_pin(1, b"999999").unwrap_err(),
+            Error::PinOutcomeUnknown
+        );
+        assert!(s.take_login_lost());
+        // One user attempt spent exactly one try: the attempt was not resent.
+        s.select_path(&[0x5015]).unwrap();
+        assert_eq!(s.pin_tries_left(1).unwrap(), 5, "{v:?}");
+        // A session lost *before* the attempt (the card refuses it unexecuted) is still
+        // recovered transparently, and the right PIN then works.
+        // (The other "process" leaves DF 5015 current, as a PIN verification needs.)
+        {
+            let mut other = suite::connect(EmulatorTransport::new(c.clone()));
+            let mut t = other.transaction().unwrap();
+            t.select_path(&[0x5015]).unwrap();
+            t.end().unwrap();
+        }
+        s.verify_pin(1, suite::PIN)
+            .expect("resent after re-authentication");
+        assert!(s.take_login_lost());
+        assert_eq!(s.pin_tries_left(1).unwrap(), 6);
+        s.end().unwrap();
+    }
+}
