@@ -137,7 +137,11 @@ fn run(cli: Cli) -> Result<(), String> {
                     (0x02, _) => "SM MAC key",
                     _ => "key",
                 };
-                let state = if k.max_tries != 0 && k.remaining == 0 { " (blocked)" } else { "" };
+                let state = if k.max_tries != 0 && k.remaining == 0 {
+                    " (blocked)"
+                } else {
+                    ""
+                };
                 println!(
                     "key:     {path}/kid {} {what}: tries left {} of {}{state}",
                     k.kid, k.remaining, k.max_tries
