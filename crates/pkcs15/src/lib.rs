@@ -17,6 +17,7 @@
 
 pub mod asn1;
 pub mod backend;
+pub mod card;
 pub mod error;
 pub mod feitian;
 pub mod settings;
