@@ -1,0 +1,31 @@
+//! PKCS#11 semantics for ePass2003 tokens, in safe Rust.
+//!
+//! * [`module`]: the slot table, the session index, the lock order.
+//! * [`token`]: one present token: login, objects and their attributes, operations.
+//! * [`login`]: the login state machine and the PIN-counter flags.
+//! * [`session`]: per-session operation slots.
+//! * [`attr`], [`mechanism`], [`crypto`]: templates and attribute policy, the mechanism
+//!   registry, host-side padding and public-key operations.
+//! * [`config`]: environment and config file (`EPASS2003_EMULATOR`, `EPASS2003_CONF`, ...).
+//!
+//! The C ABI lives in `crates/pkcs11`, which maps [`Error`] to `CK_RV` in one place.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod attr;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+mod glue;
+pub mod login;
+pub mod mechanism;
+pub mod module;
+pub mod readers;
+pub mod session;
+pub mod token;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Result};

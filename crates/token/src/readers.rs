@@ -1,0 +1,145 @@
+//! Where tokens come from: one [`Reader`] per slot (a PC/SC reader, or an emulated card kept
+//! in-process).
+
+use crate::error::{Error, Result};
+use epass2003::transport::Transport;
+use epass2003::{ConnectOptions, Connection};
+use epass2003_emu::store::StateFile;
+use pkcs15::backend::TokenBackend;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// One slot's source of tokens.
+pub trait Reader: Send {
+    /// `slotDescription`.
+    fn description(&self) -> String;
+    /// `manufacturerID` of the slot.
+    fn manufacturer(&self) -> String;
+    /// A hardware slot (`CKF_HW_SLOT`).
+    fn hardware(&self) -> bool;
+    /// Is a card in the reader now?
+    fn present(&mut self) -> bool;
+    /// Connect to the card and open its backend.
+    fn open(&mut self) -> Result<Box<dyn TokenBackend>>;
+}
+
+fn map_driver(e: epass2003::Error) -> Error {
+    match e {
+        epass2003::Error::Removed => Error::TokenNotPresent,
+        other => Error::Device(other.to_string()),
+    }
+}
+
+/// Open the object layer over a card connection.
+fn open_backend(
+    conn: Connection<Box<dyn Transport>>,
+    emulated: bool,
+) -> Result<Box<dyn TokenBackend>> {
+    crate::glue::open_backend(conn, emulated)
+}
+
+/// An emulated ePass2003 in a state file, in-process.
+pub struct EmulatorReader {
+    path: PathBuf,
+    card: Option<Arc<Mutex<epass2003_emu::Card>>>,
+}
+
+impl EmulatorReader {
+    /// The emulated card in `path` (a blank card is created there on first use if missing).
+    pub fn new(path: PathBuf) -> Self {
+        EmulatorReader { path, card: None }
+    }
+
+    fn card(&mut self) -> Result<Arc<Mutex<epass2003_emu::Card>>> {
+        if let Some(c) = &self.card {
+            return Ok(c.clone());
+        }
+        let (file, mut card) = StateFile::open_or_create(&self.path, || {
+            epass2003_emu::Card::new_blank(
+                epass2003_emu::card::Variant::Aes,
+                epass2003_emu::card::CardOptions::default(),
+            )
+        })
+        .map_err(|e| Error::Device(format!("emulator state {}: {e}", self.path.display())))?;
+        card.set_persister(Box::new(move |bytes| file.save(bytes)));
+        let c = Arc::new(Mutex::new(card));
+        self.card = Some(c.clone());
+        Ok(c)
+    }
+}
+
+impl Reader for EmulatorReader {
+    fn description(&self) -> String {
+        format!("ePass2003 emulator (emulated) {}", self.path.display())
+    }
+    fn manufacturer(&self) -> String {
+        "epass2003-rs (emulated)".into()
+    }
+    fn hardware(&self) -> bool {
+        false
+    }
+    fn present(&mut self) -> bool {
+        true
+    }
+    fn open(&mut self) -> Result<Box<dyn TokenBackend>> {
+        let card = self.card()?;
+        let t: Box<dyn Transport> =
+            Box::new(epass2003::transport::emulator::EmulatorTransport::new(card));
+        let conn = Connection::connect(t, ConnectOptions::default()).map_err(map_driver)?;
+        open_backend(conn, true)
+    }
+}
+
+/// A PC/SC reader.
+pub struct PcscReader {
+    ctx: epass2003::transport::pcsc::PcscContext,
+    name: String,
+}
+
+impl PcscReader {
+    /// Every PC/SC reader (none if pcscd is not running).
+    pub fn all() -> Vec<PcscReader> {
+        let Ok(ctx) = epass2003::transport::pcsc::PcscContext::establish() else {
+            tracing::info!("PC/SC unavailable; no reader slots");
+            return Vec::new();
+        };
+        let names = ctx.list_readers().unwrap_or_default();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let ctx = epass2003::transport::pcsc::PcscContext::establish().ok()?;
+                Some(PcscReader { ctx, name })
+            })
+            .collect()
+    }
+}
+
+impl Reader for PcscReader {
+    fn description(&self) -> String {
+        self.name.clone()
+    }
+    fn manufacturer(&self) -> String {
+        "PC/SC".into()
+    }
+    fn hardware(&self) -> bool {
+        true
+    }
+    fn present(&mut self) -> bool {
+        match self.ctx.watch() {
+            Ok(mut w) => {
+                let _ = w.wait(Some(std::time::Duration::ZERO));
+                w.card_present(&self.name)
+            }
+            Err(_) => false,
+        }
+    }
+    fn open(&mut self) -> Result<Box<dyn TokenBackend>> {
+        let t = self.ctx.connect(&self.name).map_err(map_driver)?;
+        let t: Box<dyn Transport> = Box::new(t);
+        let conn = Connection::connect(t, ConnectOptions::default()).map_err(|e| match e {
+            epass2003::Error::NotSupported(_) => Error::TokenNotRecognized,
+            e => map_driver(e),
+        })?;
+        open_backend(conn, false)
+    }
+}

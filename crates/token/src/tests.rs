@@ -1,0 +1,262 @@
+//! Unit tests of the token layer over an in-memory `TokenBackend` (a test double used only
+//! here; the `.so` suites in `crates/pkcs11/tests` run the real stack over the emulator).
+
+use crate::clock::ManualClock;
+use crate::config::Config;
+use crate::error::Error;
+use crate::login::LoginState;
+use crate::mechanism::Mechanism;
+use crate::token::{Handles, Token};
+use cryptoki_sys::*;
+use pkcs15::backend::*;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Counters {
+    rsa_raw: usize,
+    logout: usize,
+    login: usize,
+}
+
+struct Mock {
+    c: Arc<Mutex<Counters>>,
+    tries: u8,
+    lost: bool,
+    logged_in: bool,
+    timeout_minutes: u16,
+}
+
+impl TokenBackend for Mock {
+    fn describe(&mut self) -> Result<TokenDescription> {
+        Ok(TokenDescription {
+            label: "mock".into(),
+            serial: "0011223344556677".into(),
+            manufacturer: "test".into(),
+            model: "mock".into(),
+            hardware_version: (1, 0),
+            firmware_version: (1, 0),
+            initialized: true,
+            write_protected: None,
+            user_pin_policy: PinPolicy::default(),
+            so_pin_policy: PinPolicy::default(),
+            auth_timeout_minutes: self.timeout_minutes,
+            memory: None,
+        })
+    }
+    fn pin_status(&mut self, _role: PinRole) -> Result<PinStatus> {
+        Ok(PinStatus {
+            tries_left: Some(self.tries),
+            max_tries: 3,
+            initialized: true,
+        })
+    }
+    fn login(&mut self, _role: PinRole, pin: &[u8]) -> Result<()> {
+        self.c.lock().unwrap().login += 1;
+        if self.tries == 0 {
+            return Err(BackendError::PinLocked);
+        }
+        if pin == b"1234" {
+            self.tries = 3;
+            self.logged_in = true;
+            Ok(())
+        } else {
+            self.tries -= 1;
+            Err(BackendError::WrongPin {
+                tries_left: self.tries,
+            })
+        }
+    }
+    fn logout(&mut self) -> Result<()> {
+        self.c.lock().unwrap().logout += 1;
+        self.logged_in = false;
+        Ok(())
+    }
+    fn change_pin(&mut self, _: PinRole, _: &[u8], _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    fn init_user_pin(&mut self, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    fn init_token(&mut self, _: &InitParams<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn set_label(&mut self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn set_auth_timeout(&mut self, _: u16) -> Result<()> {
+        Ok(())
+    }
+    fn objects(&mut self) -> Result<Vec<ObjectMeta>> {
+        Ok(vec![ObjectMeta {
+            reference: ObjectRef(1),
+            kind: ObjectKind::PrivateKey,
+            label: "k".into(),
+            id: vec![1],
+            private: true,
+            modifiable: true,
+            key_type: Some(KeyType::Rsa { bits: 1024 }),
+            usage: KeyUsage {
+                sign: true,
+                decrypt: true,
+                ..KeyUsage::default()
+            },
+            local: true,
+            application: None,
+        }])
+    }
+    fn read_value(&mut self, _: ObjectRef) -> Result<Vec<u8>> {
+        Err(BackendError::NotSupported("mock".into()))
+    }
+    fn generate_key_pair(&mut self, _: &KeyGenSpec) -> Result<(ObjectMeta, ObjectMeta)> {
+        Err(BackendError::NotSupported("mock".into()))
+    }
+    fn import_rsa_key(&mut self, _: &RsaKeyImport) -> Result<ObjectMeta> {
+        Err(BackendError::NotSupported("mock".into()))
+    }
+    fn create_object(&mut self, _: &NewObject) -> Result<ObjectMeta> {
+        Err(BackendError::NotSupported("mock".into()))
+    }
+    fn delete_object(&mut self, _: ObjectRef) -> Result<()> {
+        Ok(())
+    }
+    fn update_object(
+        &mut self,
+        _: ObjectRef,
+        _: Option<&str>,
+        _: Option<&[u8]>,
+    ) -> Result<ObjectMeta> {
+        Err(BackendError::NotSupported("mock".into()))
+    }
+    fn rsa_raw(&mut self, _: ObjectRef, block: &[u8]) -> Result<Vec<u8>> {
+        if !self.logged_in {
+            return Err(BackendError::NotLoggedIn);
+        }
+        self.c.lock().unwrap().rsa_raw += 1;
+        Ok(block.to_vec())
+    }
+    fn ecdsa_sign(&mut self, _: ObjectRef, _: &[u8]) -> Result<Vec<u8>> {
+        Ok(vec![0; 64])
+    }
+    fn random(&mut self, len: usize) -> Result<Vec<u8>> {
+        Ok(vec![7; len.min(16)])
+    }
+    fn take_login_lost(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
+    }
+}
+
+fn token(timeout_minutes: u16) -> (Token, Arc<Mutex<Counters>>, ManualClock) {
+    let c = Arc::new(Mutex::new(Counters::default()));
+    let clock = ManualClock::default();
+    let config = Config {
+        clock: Arc::new(clock.clone()),
+        ..Config::default()
+    };
+    let m = Mock {
+        c: c.clone(),
+        tries: 3,
+        lost: false,
+        logged_in: false,
+        timeout_minutes,
+    };
+    (Token::new(Box::new(m), config).unwrap(), c, clock)
+}
+
+#[test]
+fn wrong_pins_lock_and_flags_follow() {
+    let (mut t, c, _) = token(0);
+    t.open_session(1, true).unwrap();
+    assert_eq!(
+        t.info().flags & (CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY),
+        0
+    );
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinIncorrect));
+    assert_ne!(t.info().flags & CKF_USER_PIN_COUNT_LOW, 0);
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinIncorrect));
+    assert_ne!(t.info().flags & CKF_USER_PIN_FINAL_TRY, 0);
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinLocked));
+    assert_ne!(t.info().flags & CKF_USER_PIN_LOCKED, 0);
+    // Locked: no APDU is spent any more.
+    let before = c.lock().unwrap().login;
+    assert_eq!(t.login(CKU_USER, b"1234"), Err(Error::PinLocked));
+    assert_eq!(c.lock().unwrap().login, before);
+    // Length outside the policy: no APDU either.
+    assert_eq!(t.login(CKU_SO, b"12"), Err(Error::PinLenRange));
+    assert_eq!(c.lock().unwrap().login, before);
+}
+
+#[test]
+fn timeout_with_injected_clock() {
+    let (mut t, c, clock) = token(10);
+    t.open_session(1, true).unwrap();
+    t.login(CKU_USER, b"1234").unwrap();
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(9 * 60));
+        t.tick();
+        assert!(
+            matches!(t.login_state(), LoginState::User { .. }),
+            "activity restarts the clock"
+        );
+    }
+    clock.advance(Duration::from_secs(10 * 60));
+    t.tick();
+    assert_eq!(t.login_state(), LoginState::Public);
+    assert_eq!(
+        c.lock().unwrap().logout,
+        1,
+        "the card's security state is reset"
+    );
+    assert_eq!(t.session_state(1).unwrap(), CKS_RW_PUBLIC_SESSION);
+    t.login(CKU_USER, b"1234").unwrap();
+}
+
+#[test]
+fn login_lost_drops_to_public() {
+    let c = Arc::new(Mutex::new(Counters::default()));
+    let m = Mock {
+        c,
+        tries: 3,
+        lost: false,
+        logged_in: false,
+        timeout_minutes: 0,
+    };
+    let mut t = Token::new(Box::new(m), Config::default()).unwrap();
+    t.open_session(1, false).unwrap();
+    t.login(CKU_USER, b"1234").unwrap();
+    t.tick();
+    assert!(matches!(t.login_state(), LoginState::User { .. }));
+    // A backend that lost the card's state: rebuild it with the flag set.
+    let c = Arc::new(Mutex::new(Counters::default()));
+    let m = Mock {
+        c,
+        tries: 3,
+        lost: true,
+        logged_in: true,
+        timeout_minutes: 0,
+    };
+    let mut t = Token::new(Box::new(m), Config::default()).unwrap();
+    t.open_session(1, false).unwrap();
+    t.login(CKU_USER, b"1234").unwrap();
+    t.tick();
+    assert_eq!(t.login_state(), LoginState::Public);
+}
+
+#[test]
+fn one_card_operation_per_signature() {
+    let (mut t, c, _) = token(0);
+    let handles = Handles::default();
+    t.open_session(1, false).unwrap();
+    t.login(CKU_USER, b"1234").unwrap();
+    let key = t.find(&handles, &crate::attr::Template::default()).unwrap()[0];
+    t.sign_init(&handles, 1, &Mechanism::new(CKM_SHA256_RSA_PKCS), key)
+        .unwrap();
+    let a = t.sign(1, b"data").unwrap();
+    let b = t.sign(1, b"data").unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 128);
+    assert_eq!(c.lock().unwrap().rsa_raw, 1);
+    // Closing the last session logs out.
+    t.close_session(1).unwrap();
+    assert_eq!(t.login_state(), LoginState::Public);
+}
