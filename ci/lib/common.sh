@@ -35,10 +35,13 @@ install_deps() {
     command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required" >&2; exit 1; }
 }
 
+# Where cargo puts release artefacts (honours CARGO_TARGET_DIR).
+RELEASE_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
+export RELEASE_DIR
 build_release() {
     log "cargo build --release"
     (cd "$ROOT" && cargo build --release --workspace --quiet)
-    EMU="$ROOT/target/release/epass2003-emu"
+    EMU="$RELEASE_DIR/epass2003-emu"
     export EMU
 }
 
