@@ -12,6 +12,7 @@ if [ -z "${WORK:-}" ]; then
     WORK=$(mktemp -d /tmp/epass2003-ci.XXXXXX)
     OWN_WORK=1
 fi
+mkdir -p "$WORK"
 export WORK
 PIDS=()
 
@@ -59,16 +60,23 @@ trap cleanup EXIT INT TERM
 # Start our own pcscd (foreground, APDU log). A pcscd left running by someone else owns the socket
 # and the vpcd ports, so it is stopped first: the suites need a reader they control.
 start_pcscd() {
-    if pgrep -x pcscd >/dev/null; then
-        log "stopping the pcscd that is already running"
-        pkill -x pcscd || true
-        for _ in $(seq 50); do pgrep -x pcscd >/dev/null || break; sleep 0.1; done
+    # Only the pcscd that serves this mount namespace's /run/pcscd (its pid file) is stopped;
+    # pgrep/pkill would also see daemons of other namespaces (parallel private test runs).
+    if [ -f /run/pcscd/pcscd.pid ]; then
+        local old
+        old=$(cat /run/pcscd/pcscd.pid 2>/dev/null || true)
+        if [ -n "$old" ] && kill -0 "$old" 2>/dev/null; then
+            log "stopping the pcscd that is already running (pid $old)"
+            kill "$old" || true
+            for _ in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+        fi
     fi
     rm -f /run/pcscd/pcscd.comm /run/pcscd/pcscd.pid 2>/dev/null || true
     mkdir -p /run/pcscd
     pcscd --foreground --debug --apdu > "$WORK/pcscd.log" 2>&1 &
     PCSCD_PID=$!
     PIDS+=("$PCSCD_PID")
+    export PCSCD_PID
     for _ in $(seq 100); do
         [ -S /run/pcscd/pcscd.comm ] && opensc-tool -l >/dev/null 2>&1 && return 0
         sleep 0.1
