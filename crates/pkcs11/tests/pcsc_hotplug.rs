@@ -97,6 +97,16 @@ fn pcsc_insert_remove() {
     let sock = PathBuf::from(format!("/proc/{}/root/run/pcscd/pcscd.comm", pcscd.0.id()));
     wait_until("pcscd socket", || sock.exists());
     std::env::set_var("PCSCLITE_CSOCK_NAME", &sock);
+    // The socket appears before pcscd has registered the vpcd readers, and the module
+    // enumerates readers at C_Initialize: wait until pcscd lists them.
+    wait_until("vpcd readers listed by pcscd", || {
+        Command::new("opensc-tool")
+            .arg("-l")
+            .env("PCSCLITE_CSOCK_NAME", &sock)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("Virtual PCD P11"))
+            .unwrap_or(false)
+    });
     std::env::remove_var("EPASS2003_EMULATOR");
     std::env::set_var("EPASS2003_PCSC", "1");
     std::env::set_var("EPASS2003_CONF", "/nonexistent");
