@@ -19,6 +19,7 @@ pub mod asn1;
 pub mod backend;
 pub mod card;
 pub mod error;
+pub mod espk;
 pub mod feitian;
 pub mod settings;
 
