@@ -34,13 +34,22 @@ check() { # check NAME CMD...
     fi
 }
 p11() { pkcs11-tool --module "$MOD" --token-label "$LABEL" "$@"; }
+# shows PATTERN CMD...: run CMD, show its output, succeed if it succeeded and shows PATTERN.
+# (Not `CMD | tee | grep -q`: under pipefail an early grep exit fails the pipeline on SIGPIPE.)
+shows() {
+    local pattern=$1 out rc
+    shift
+    out=$("$@" 2>&1); rc=$?
+    printf '%s\n' "$out"
+    ((rc == 0)) && grep -qiE -- "$pattern" <<< "$out"
+}
 
 [ -f "$MOD" ] || { echo "FAIL [clients] $MOD not built"; exit 1; }
 
-check "pkcs11-tool lists the emulated slot" bash -c "pkcs11-tool --module '$MOD' -L | tee /dev/stderr | grep -qi emulat"
+check "pkcs11-tool lists the emulated slot" shows emulat pkcs11-tool --module "$MOD" -L
 check "C_InitToken (label, SO PIN)" pkcs11-tool --module "$MOD" --init-token --label "$LABEL" --so-pin "$SO_PIN"
 check "C_InitPIN as SO" p11 --init-pin --login --login-type so --so-pin "$SO_PIN" --new-pin "$PIN"
-check "token flags after init" bash -c "pkcs11-tool --module '$MOD' -L | tee /dev/stderr | grep -q 'PIN initialized'"
+check "token flags after init" shows "PIN initialized" pkcs11-tool --module "$MOD" -L
 check "RSA-2048 key pair generated on the token" \
     p11 --login --pin "$PIN" --keypairgen --key-type rsa:2048 --id 01 --label client
 check "EC P-256 key pair generated on the token" \
@@ -94,7 +103,7 @@ nss() {
     rm -rf "$db"; mkdir -p "$db"
     certutil -N -d "sql:$db" --empty-password &&
     modutil -dbdir "sql:$db" -add epass2003 -libfile "$MOD" -force &&
-    modutil -dbdir "sql:$db" -list epass2003 | tee /dev/stderr | grep -q "client test" &&
+    shows "client test" modutil -dbdir "sql:$db" -list epass2003 &&
     certutil -L -d "sql:$db" -h all | tee "$D/certutil-before.txt" &&
     grep -q "client test:client" "$D/certutil-before.txt" &&
     openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/pfx.key" -out "$D/pfx.crt" -days 2 \
@@ -105,7 +114,7 @@ nss() {
     pk12util -i "$D/user.p12" -d "sql:$db" -h "$LABEL" -W pfxpass -k "$D/token.pw" &&
     certutil -L -d "sql:$db" -h all | tee "$D/certutil-after.txt" &&
     grep -q "client test:pfx user" "$D/certutil-after.txt" &&
-    certutil -K -d "sql:$db" -h "$LABEL" -f "$D/token.pw" | tee /dev/stderr | grep -q "pfx user"
+    shows "pfx user" certutil -K -d "sql:$db" -h "$LABEL" -f "$D/token.pw"
 }
 check "NSS modutil -add, certutil -L -h all, pk12util -i into the token" nss
 

@@ -932,7 +932,10 @@ impl Token {
                     _ => {}
                 }
             }
-            tracing::debug!(attribute = format_args!("{ty:#x}"), "C_SetAttributeValue: not settable");
+            tracing::debug!(
+                attribute = format_args!("{ty:#x}"),
+                "C_SetAttributeValue: not settable"
+            );
             return Err(Error::AttributeReadOnly);
         }
         if !self.entries()[i].meta.modifiable {
