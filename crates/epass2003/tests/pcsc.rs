@@ -85,3 +85,30 @@ fn pcsc_reader_watch_reports_present_card() {
     let ev = w.wait(Some(Duration::from_millis(200))).unwrap();
     assert!(ev.is_empty(), "{ev:?}");
 }
+
+#[test]
+#[ignore = "needs pcscd + vpcd + two epass2003-emu; set EPASS2003_TEST_READER and EPASS2003_TEST_READER2"]
+fn pcsc_two_tokens_from_two_threads() {
+    let readers = [
+        reader(),
+        std::env::var("EPASS2003_TEST_READER2")
+            .expect("EPASS2003_TEST_READER2 must name the reader of a second emulated token"),
+    ];
+    let _serial = lock();
+    // Two tokens in two readers, each driven through its own connection and secure-messaging
+    // session from its own thread, at the same time.
+    let threads: Vec<_> = readers
+        .into_iter()
+        .map(|r| {
+            std::thread::spawn(move || {
+                let ctx = PcscContext::establish().expect("pcscd running");
+                let mut conn = suite::connect(ctx.connect(&r).expect("connect"));
+                suite::full_suite(&mut conn, 1024);
+                conn.into_transport().disconnect().expect("disconnect");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("suite passed on both tokens");
+    }
+}
