@@ -21,11 +21,19 @@ type Conn = Connection<Box<dyn Transport>>;
 
 /// Open the object layer that matches the card's layout. The emulated card is in-process, so
 /// its directory is read directly (no on-disk cache).
-pub(crate) fn open_backend(mut conn: Conn, emulated: bool) -> Result<Box<dyn TokenBackend>> {
+pub(crate) fn open_backend(conn: Conn, emulated: bool) -> Result<Box<dyn TokenBackend>> {
     let map = |e: BackendError| match e {
         BackendError::Removed => Error::TokenNotPresent,
         e => e.into(),
     };
+    // PKCS#15 first: it is what almost every token carries, and looking for Feitian's
+    // application would cost two SELECTs on every start.
+    let mut p15 = Epass2003Token::open(conn, pkcs15_options(emulated)).map_err(map)?;
+    if p15.describe().map_err(map)?.initialized {
+        return Ok(Box::new(Layout::Pkcs15(Box::new(p15))));
+    }
+    // No PKCS#15: blank, or personalised by Feitian's middleware.
+    let mut conn = p15.into_connection();
     let espk = {
         let mut s = conn.transaction().map_err(|e| map(e.into()))?;
         let found = pkcs15::espk::detect(&mut s);
