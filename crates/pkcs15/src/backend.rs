@@ -337,6 +337,13 @@ pub trait TokenBackend: Send {
     fn describe(&mut self) -> Result<TokenDescription>;
     /// Status of a PIN (tries left without spending one, where the card allows).
     fn pin_status(&mut self, role: PinRole) -> Result<PinStatus>;
+    /// What is known of a PIN without asking the card for its tries: existence and maximum
+    /// tries from the directory; `tries_left` may be `None`. The PKCS#11 layer uses it when a
+    /// token is opened, and learns the tries from login results or from [`Self::pin_status`]
+    /// when it needs them. Default: [`Self::pin_status`].
+    fn pin_info(&mut self, role: PinRole) -> Result<PinStatus> {
+        self.pin_status(role)
+    }
     /// Verify a PIN; raises the card's security state.
     fn login(&mut self, role: PinRole, pin: &[u8]) -> Result<()>;
     /// Drop the card's security state (every PIN-verified level).
@@ -381,4 +388,10 @@ pub trait TokenBackend: Send {
     fn random(&mut self, len: usize) -> Result<Vec<u8>>;
     /// True once after the card's security state was lost behind our back.
     fn take_login_lost(&mut self) -> bool;
+    /// Freshness check: re-read what tells whether another process changed the token, and the
+    /// directory if it did. `Ok(true)`: [`Self::objects`] may now answer differently (metadata
+    /// previously returned may be stale). Default: nothing to check.
+    fn refresh(&mut self) -> Result<bool> {
+        Ok(false)
+    }
 }

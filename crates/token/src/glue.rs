@@ -98,6 +98,7 @@ impl TokenBackend for Layout {
     delegate! {
         fn describe(&mut self) -> TokenDescription;
         fn pin_status(&mut self, role: PinRole) -> PinStatus;
+        fn pin_info(&mut self, role: PinRole) -> PinStatus;
         fn login(&mut self, role: PinRole, pin: &[u8]) -> ();
         fn logout(&mut self) -> ();
         fn change_pin(&mut self, role: PinRole, old: &[u8], new: &[u8]) -> ();
@@ -122,6 +123,10 @@ impl TokenBackend for Layout {
         id: Option<&[u8]>,
     ) -> pkcs15::backend::Result<ObjectMeta> {
         self.inner()?.update_object(object, label, id)
+    }
+
+    fn refresh(&mut self) -> pkcs15::backend::Result<bool> {
+        self.inner()?.refresh()
     }
 
     fn take_login_lost(&mut self) -> bool {

@@ -3,12 +3,19 @@
 //! # Lock order
 //! 1. the module's global `RwLock` (in `crates/pkcs11`; write only for `C_Initialize` /
 //!    `C_Finalize`),
-//! 2. one slot's `Mutex` ([`Slot`]; holds the token, its sessions and login state, and
+//! 2. the slot table's `RwLock` (held only to look a slot up or to append new PC/SC readers;
+//!    never while a slot's `Mutex` is held),
+//! 3. one slot's `Mutex` ([`Slot`]; holds the token, its sessions and login state, and
 //!    serialises card I/O),
-//! 3. the session index `Mutex` (session handle → slot), a leaf: nothing else is locked while
+//! 4. the session index `Mutex` (session handle → slot), a leaf: nothing else is locked while
 //!    it is held, and it is never held while taking a slot lock.
 //!
 //! Handles (sessions and objects) come from one monotonic counter and are never reused.
+//!
+//! Slot IDs are indices into the slot table, which only grows: PC/SC readers plugged in after
+//! `C_Initialize` are appended (at `C_GetSlotList` and `C_WaitForSlotEvent`) with new IDs, and
+//! a removed reader's slot stays, reporting no token, for as long as the module lives (a reader
+//! plugged in again gets a new slot).
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -16,7 +23,8 @@ use crate::readers::{EmulatorReader, PcscReader, Reader};
 use crate::token::{Handles, Token, TokenInfo};
 use cryptoki_sys::*;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 struct SlotInner {
     reader: Box<dyn Reader>,
@@ -27,6 +35,48 @@ struct SlotInner {
 /// One slot.
 pub struct Slot {
     inner: Mutex<SlotInner>,
+    /// The PC/SC reader name, for re-enumeration (`None`: not a PC/SC slot).
+    pcsc_name: Option<String>,
+    /// The reader is gone for good: no token, ever.
+    gone: AtomicBool,
+}
+
+impl Slot {
+    fn new(reader: Box<dyn Reader>, pcsc_name: Option<String>, last_present: Option<bool>) -> Self {
+        Slot {
+            inner: Mutex::new(SlotInner {
+                reader,
+                token: None,
+                last_present,
+            }),
+            pcsc_name,
+            gone: AtomicBool::new(false),
+        }
+    }
+
+    fn present(&self, inner: &mut SlotInner) -> bool {
+        !self.gone.load(Ordering::Acquire) && inner.reader.present()
+    }
+}
+
+/// Merge a fresh PC/SC reader list into the slot table: `live` are the (slot index, reader
+/// name) of the PC/SC slots not yet gone, `listed` the names PC/SC lists now. Returns the names
+/// to append as new slots (in listed order) and the indices of slots whose reader vanished.
+pub(crate) fn merge_readers(
+    live: &[(usize, &str)],
+    listed: &[String],
+) -> (Vec<String>, Vec<usize>) {
+    let added = listed
+        .iter()
+        .filter(|n| !live.iter().any(|(_, l)| l == n))
+        .cloned()
+        .collect();
+    let vanished = live
+        .iter()
+        .filter(|(_, l)| !listed.iter().any(|n| n == l))
+        .map(|&(i, _)| i)
+        .collect();
+    (added, vanished)
 }
 
 /// What `CK_SLOT_INFO` needs.
@@ -42,7 +92,7 @@ pub struct SlotInfo {
 
 /// The module (everything `C_Initialize` creates).
 pub struct Module {
-    slots: Vec<Slot>,
+    slots: RwLock<Vec<Arc<Slot>>>,
     handles: Handles,
     index: Mutex<HashMap<CK_SESSION_HANDLE, usize>>,
     config: Config,
@@ -59,37 +109,75 @@ impl Module {
         for p in &config.emulator {
             readers.push(Box::new(EmulatorReader::new(p.clone())));
         }
-        if config.pcsc {
-            for r in PcscReader::all() {
-                readers.push(Box::new(r));
+        let m = Self::with_readers(config, readers);
+        if m.config.pcsc {
+            if let Ok(mut slots) = m.slots.write() {
+                for r in PcscReader::all() {
+                    let name = r.name().to_string();
+                    slots.push(Arc::new(Slot::new(Box::new(r), Some(name), None)));
+                }
             }
         }
-        Self::with_readers(config, readers)
+        m
+    }
+
+    /// Re-enumerate PC/SC readers: append slots for new readers, mark vanished ones gone.
+    /// Nothing changes if PC/SC cannot be asked (pcscd down: the slots report no token anyway).
+    fn rescan(&self) -> Result<()> {
+        if !self.config.pcsc {
+            return Ok(());
+        }
+        let Some(listed) = PcscReader::names() else {
+            return Ok(());
+        };
+        let mut slots = self.slots.write().map_err(|_| Error::General)?;
+        let live: Vec<(usize, &str)> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.gone.load(Ordering::Acquire))
+            .filter_map(|(i, s)| s.pcsc_name.as_deref().map(|n| (i, n)))
+            .collect();
+        let (added, vanished) = merge_readers(&live, &listed);
+        for i in vanished {
+            tracing::info!(slot = i, "PC/SC reader removed");
+            slots[i].gone.store(true, Ordering::Release);
+        }
+        for name in added {
+            let Some(r) = PcscReader::new(&name) else {
+                continue;
+            };
+            tracing::info!(slot = slots.len(), reader = %name, "PC/SC reader added");
+            // Tracked from "no token": a new reader holding a card is a slot event.
+            slots.push(Arc::new(Slot::new(Box::new(r), Some(name), Some(false))));
+        }
+        Ok(())
+    }
+
+    fn all_slots(&self) -> Result<Vec<Arc<Slot>>> {
+        Ok(self.slots.read().map_err(|_| Error::General)?.clone())
     }
 
     /// A module over given readers (tests).
     pub fn with_readers(config: Config, readers: Vec<Box<dyn Reader>>) -> Module {
         Module {
-            slots: readers
-                .into_iter()
-                .map(|reader| Slot {
-                    inner: Mutex::new(SlotInner {
-                        reader,
-                        token: None,
-                        last_present: None,
-                    }),
-                })
-                .collect(),
+            slots: RwLock::new(
+                readers
+                    .into_iter()
+                    .map(|reader| Arc::new(Slot::new(reader, None, None)))
+                    .collect(),
+            ),
             handles: Handles::default(),
             index: Mutex::new(HashMap::new()),
             config,
         }
     }
 
-    fn slot(&self, id: CK_SLOT_ID) -> Result<&Slot> {
+    fn slot(&self, id: CK_SLOT_ID) -> Result<Arc<Slot>> {
+        let slots = self.slots.read().map_err(|_| Error::General)?;
         usize::try_from(id)
             .ok()
-            .and_then(|i| self.slots.get(i))
+            .and_then(|i| slots.get(i))
+            .cloned()
             .ok_or(Error::SlotIdInvalid)
     }
 
@@ -106,9 +194,14 @@ impl Module {
     }
 
     /// Ensure the token of a locked slot is open; refresh presence.
-    fn ensure_token<'a>(&self, idx: usize, inner: &'a mut SlotInner) -> Result<&'a mut Token> {
+    fn ensure_token<'a>(
+        &self,
+        idx: usize,
+        slot: &Slot,
+        inner: &'a mut SlotInner,
+    ) -> Result<&'a mut Token> {
         if inner.token.is_none() {
-            if !inner.reader.present() {
+            if !slot.present(inner) {
                 return Err(Error::TokenNotPresent);
             }
             let backend = inner.reader.open()?;
@@ -127,7 +220,7 @@ impl Module {
         let idx = usize::try_from(id).map_err(|_| Error::SlotIdInvalid)?;
         let slot = self.slot(id)?;
         let mut inner = lock(&slot.inner)?;
-        let tok = self.ensure_token(idx, &mut inner)?;
+        let tok = self.ensure_token(idx, &slot, &mut inner)?;
         tok.tick();
         let r = f(tok, &self.handles);
         if matches!(r, Err(Error::DeviceRemoved)) {
@@ -145,7 +238,13 @@ impl Module {
         let idx = *lock(&self.index)?
             .get(&h)
             .ok_or(Error::SessionHandleInvalid)?;
-        let slot = self.slots.get(idx).ok_or(Error::SessionHandleInvalid)?;
+        let slot = self
+            .slots
+            .read()
+            .map_err(|_| Error::General)?
+            .get(idx)
+            .cloned()
+            .ok_or(Error::SessionHandleInvalid)?;
         let mut inner = lock(&slot.inner)?;
         let tok = inner.token.as_mut().ok_or(Error::SessionHandleInvalid)?;
         if !tok.sessions.contains_key(&h) {
@@ -169,11 +268,12 @@ impl Module {
 
     /// `C_GetSlotList`.
     pub fn slot_list(&self, token_present: bool) -> Result<Vec<CK_SLOT_ID>> {
+        self.rescan()?;
         let mut out = Vec::new();
-        for (i, s) in self.slots.iter().enumerate() {
+        for (i, s) in self.all_slots()?.iter().enumerate() {
             if token_present {
                 let mut inner = lock(&s.inner)?;
-                let present = inner.reader.present();
+                let present = s.present(&mut inner);
                 if !present {
                     self.drop_token(i, &mut inner)?;
                     continue;
@@ -189,7 +289,7 @@ impl Module {
         let idx = usize::try_from(id).map_err(|_| Error::SlotIdInvalid)?;
         let slot = self.slot(id)?;
         let mut inner = lock(&slot.inner)?;
-        let present = inner.reader.present();
+        let present = slot.present(&mut inner);
         if !present {
             self.drop_token(idx, &mut inner)?;
         }
@@ -255,9 +355,10 @@ impl Module {
 
     /// One non-blocking pass of `C_WaitForSlotEvent`: the first slot whose presence changed.
     pub fn poll_event(&self) -> Result<Option<CK_SLOT_ID>> {
-        for (i, s) in self.slots.iter().enumerate() {
+        self.rescan()?;
+        for (i, s) in self.all_slots()?.iter().enumerate() {
             let mut inner = lock(&s.inner)?;
-            let now = inner.reader.present();
+            let now = s.present(&mut inner);
             let before = inner.last_present.replace(now);
             if !now {
                 self.drop_token(i, &mut inner)?;
@@ -271,9 +372,9 @@ impl Module {
 
     /// Remember the current presence of every slot (start of event tracking).
     pub fn prime_events(&self) -> Result<()> {
-        for s in &self.slots {
+        for s in self.all_slots()? {
             let mut inner = lock(&s.inner)?;
-            let now = inner.reader.present();
+            let now = s.present(&mut inner);
             inner.last_present = Some(now);
         }
         Ok(())
@@ -281,6 +382,35 @@ impl Module {
 
     /// Number of slots.
     pub fn slot_count(&self) -> usize {
-        self.slots.len()
+        self.slots.read().map_or(0, |s| s.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_readers;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn reader_merge_adds_new_and_retires_vanished() {
+        // Nothing changed.
+        let live = [(1, "A 00 00"), (2, "B 00 00")];
+        let (added, gone) = merge_readers(&live, &names(&["A 00 00", "B 00 00"]));
+        assert!(added.is_empty() && gone.is_empty());
+        // A reader plugged in: appended; one pulled: its slot retired, not reused.
+        let (added, gone) = merge_readers(&live, &names(&["B 00 00", "C 00 00"]));
+        assert_eq!(added, names(&["C 00 00"]));
+        assert_eq!(gone, vec![1]);
+        // Every reader gone.
+        let (added, gone) = merge_readers(&live, &[]);
+        assert!(added.is_empty());
+        assert_eq!(gone, vec![1, 2]);
+        // A reader seen again after its slot was retired (not in `live`) gets a new slot.
+        let (added, gone) = merge_readers(&[(2, "B 00 00")], &names(&["A 00 00", "B 00 00"]));
+        assert_eq!(added, names(&["A 00 00"]));
+        assert!(gone.is_empty());
     }
 }

@@ -50,6 +50,15 @@ impl EmulatorReader {
         EmulatorReader { path, card: None }
     }
 
+    /// An emulated card already in memory (no state file): tests that need the card itself,
+    /// e.g. to count its APDUs.
+    pub fn in_memory(label: &str, card: Arc<Mutex<epass2003_emu::Card>>) -> Self {
+        EmulatorReader {
+            path: PathBuf::from(label),
+            card: Some(card),
+        }
+    }
+
     fn card(&mut self) -> Result<Arc<Mutex<epass2003_emu::Card>>> {
         if let Some(c) = &self.card {
             return Ok(c.clone());
@@ -97,6 +106,26 @@ pub struct PcscReader {
 }
 
 impl PcscReader {
+    /// The reader's PC/SC name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names PC/SC lists now (`None` if PC/SC cannot be asked).
+    pub fn names() -> Option<Vec<String>> {
+        let ctx = epass2003::transport::pcsc::PcscContext::establish().ok()?;
+        ctx.list_readers().ok()
+    }
+
+    /// The reader `name` (`None` if PC/SC is unavailable).
+    pub fn new(name: &str) -> Option<PcscReader> {
+        let ctx = epass2003::transport::pcsc::PcscContext::establish().ok()?;
+        Some(PcscReader {
+            ctx,
+            name: name.to_string(),
+        })
+    }
+
     /// Every PC/SC reader (none if pcscd is not running).
     pub fn all() -> Vec<PcscReader> {
         let Ok(ctx) = epass2003::transport::pcsc::PcscContext::establish() else {

@@ -18,7 +18,7 @@ use pkcs15::backend::{
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// Monotonic handle source: session and object handles are never reused, not even across
@@ -34,6 +34,9 @@ impl Handles {
         NEXT_HANDLE.fetch_add(1, Ordering::Relaxed) as CK_ULONG
     }
 }
+
+/// A search this soon after the token was opened uses the directory read at the opening.
+const JUST_OPENED: Duration = Duration::from_secs(1);
 
 /// One cached object.
 #[derive(Debug)]
@@ -65,6 +68,8 @@ pub struct Token {
     user_pin: PinCounter,
     so_pin: PinCounter,
     objects: Option<Vec<Entry>>,
+    /// When the backend was opened (it read the directory then).
+    opened: Instant,
     /// Open sessions of this token.
     pub sessions: HashMap<CK_SESSION_HANDLE, Session>,
     config: Config,
@@ -81,6 +86,7 @@ impl Token {
     /// Wrap a freshly opened backend.
     pub fn new(mut backend: Box<dyn TokenBackend>, config: Config) -> Result<Token> {
         let desc = backend.describe()?;
+        let opened = config.clock.now();
         let mut t = Token {
             backend,
             desc,
@@ -88,6 +94,7 @@ impl Token {
             user_pin: PinCounter::default(),
             so_pin: PinCounter::default(),
             objects: None,
+            opened,
             sessions: HashMap::new(),
             config,
         };
@@ -95,6 +102,11 @@ impl Token {
         Ok(t)
     }
 
+    /// Learn what the directory says of both PINs (existence, maximum tries) without spending
+    /// APDUs on the card's tries query: a fresh process should reach its first signature
+    /// without it. The tries left stay unknown (no `CKF_*_PIN_*` counter flags) until a PIN is
+    /// presented: every login/`C_SetPIN` result updates them (`WrongPin { tries_left }`,
+    /// `PinLocked`, success), and `C_Login` on a PIN believed locked asks the card again.
     fn refresh_counters(&mut self) {
         if !self.desc.initialized {
             self.user_pin = PinCounter {
@@ -107,10 +119,10 @@ impl Token {
             };
             return;
         }
-        if let Ok(s) = self.backend.pin_status(PinRole::User) {
+        if let Ok(s) = self.backend.pin_info(PinRole::User) {
             self.user_pin = PinCounter::from_status(&s);
         }
-        if let Ok(s) = self.backend.pin_status(PinRole::So) {
+        if let Ok(s) = self.backend.pin_info(PinRole::So) {
             self.so_pin = PinCounter::from_status(&s);
         }
     }
@@ -698,12 +710,25 @@ impl Token {
             .map_or(CK_UNAVAILABLE_INFORMATION, |v| v.len() as CK_ULONG))
     }
 
-    /// `C_FindObjectsInit`: all matching visible handles.
+    /// `C_FindObjectsInit`: all matching visible handles. Objects another process created or
+    /// deleted since we listed them show here: the backend's freshness check runs first, except
+    /// when the directory was read moments ago by the opening of the token itself (a fresh
+    /// process's first search costs no extra APDUs).
     pub fn find(
         &mut self,
         handles: &Handles,
         template: &Template,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let just_opened = self.objects.is_none()
+            && self
+                .config
+                .clock
+                .now()
+                .saturating_duration_since(self.opened)
+                < JUST_OPENED;
+        if !just_opened {
+            self.refresh_objects(handles)?;
+        }
         self.ensure_objects(handles)?;
         let mut out = Vec::new();
         'obj: for i in 0..self.entries().len() {
@@ -719,6 +744,47 @@ impl Token {
             out.push(self.entries()[i].handle);
         }
         Ok(out)
+    }
+
+    /// Ask the backend whether another process changed the token; if so, re-describe it and
+    /// rebuild the object cache. An object whose metadata is unchanged keeps its handle (its
+    /// cached value is dropped: the file may have been rewritten); new objects get new handles
+    /// (never reused); vanished objects' handles become invalid.
+    fn refresh_objects(&mut self, handles: &Handles) -> Result<()> {
+        if !self.backend.refresh().map_err(|e| self.be(e))? {
+            return Ok(());
+        }
+        tracing::debug!("token changed by another process; object list re-read");
+        let was_initialized = self.desc.initialized;
+        self.desc = self.backend.describe().map_err(|e| self.be(e))?;
+        if self.desc.initialized != was_initialized {
+            self.refresh_counters();
+        }
+        let Some(mut old) = self.objects.take() else {
+            return Ok(());
+        };
+        if !self.desc.initialized {
+            self.objects = Some(Vec::new());
+            return Ok(());
+        }
+        let metas = self.backend.objects().map_err(|e| self.be(e))?;
+        let entries = metas
+            .into_iter()
+            .map(|meta| {
+                let handle = match old.iter().position(|e| e.meta == meta) {
+                    Some(i) => old.swap_remove(i).handle,
+                    None => handles.next(),
+                };
+                Entry {
+                    handle,
+                    meta,
+                    value: None,
+                    public: None,
+                }
+            })
+            .collect();
+        self.objects = Some(entries);
+        Ok(())
     }
 
     fn add_entry(&mut self, handles: &Handles, meta: ObjectMeta) -> CK_OBJECT_HANDLE {
@@ -743,6 +809,13 @@ impl Token {
     }
 
     /// `C_CreateObject`.
+    ///
+    /// Deviation, for public keys: if a visible public-key object with the same key value
+    /// (compared as SubjectPublicKeyInfo) and the same `CKA_ID` is already on the token, its
+    /// handle is returned and nothing is written. NSS's `pk12util` creates the public key itself
+    /// after our RSA private-key import already wrote it, which would otherwise leave two
+    /// identical public-key objects. PKCS#11 leaves room for this: the object the caller gets
+    /// has the key, identifier and class it asked for (the existing object's label is kept).
     pub fn create_object(
         &mut self,
         handles: &Handles,
@@ -818,6 +891,10 @@ impl Token {
                     _ => return Err(Error::AttributeValueInvalid),
                 };
                 let spki = pk.to_spki()?;
+                if let Some(handle) = self.same_public_key(&spki, &id)? {
+                    tracing::debug!("public key already on the token; not written again");
+                    return Ok(handle);
+                }
                 self.backend
                     .create_object(&NewObject::PublicKey { spki, label, id })
                     .map_err(|e| self.be(e))?
@@ -854,6 +931,23 @@ impl Token {
             _ => return Err(Error::AttributeValueInvalid),
         };
         Ok(self.add_entry(handles, meta))
+    }
+
+    /// The handle of a visible public-key object with this SPKI and `CKA_ID`, if any (reads
+    /// only the values of public keys whose identifier matches).
+    fn same_public_key(&mut self, spki: &[u8], id: &[u8]) -> Result<Option<CK_OBJECT_HANDLE>> {
+        for i in 0..self.entries().len() {
+            let e = &self.entries()[i];
+            if e.meta.kind != ObjectKind::PublicKey || e.meta.id != id || !self.visible(&e.meta) {
+                continue;
+            }
+            if let Some(pk) = self.public_key(i)? {
+                if pk.to_spki()? == spki {
+                    return Ok(Some(self.entries()[i].handle));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Pick up objects the backend created beside the one we asked for, keeping known handles.

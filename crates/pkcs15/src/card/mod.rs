@@ -1149,17 +1149,40 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         })
     }
 
-    fn pin_status(&mut self, role: PinRole) -> Result<PinStatus> {
-        let snap = self.snap()?.clone();
-        let (kid, max) = match role {
-            PinRole::User => (1, snap.max_tries[0]),
-            PinRole::So => (2, snap.max_tries[1]),
+    /// [`Epass2003Token::refresh_if_changed`]: 4 APDUs when nothing changed.
+    fn refresh(&mut self) -> Result<bool> {
+        self.refresh_if_changed()
+    }
+
+    /// From the directory image: no APDU.
+    fn pin_info(&mut self, role: PinRole) -> Result<PinStatus> {
+        let snap = self.snap()?;
+        let max_tries = match role {
+            PinRole::User => snap.max_tries[0],
+            PinRole::So => snap.max_tries[1],
         };
         let initialized = match role {
             PinRole::User => snap
                 .user_pin()
                 .is_some_and(|p| p.attrs.flags.contains(PinFlags::INITIALIZED)),
             PinRole::So => true,
+        };
+        Ok(PinStatus {
+            tries_left: None,
+            max_tries,
+            initialized,
+        })
+    }
+
+    fn pin_status(&mut self, role: PinRole) -> Result<PinStatus> {
+        let PinStatus {
+            max_tries: max,
+            initialized,
+            ..
+        } = self.pin_info(role)?;
+        let kid = match role {
+            PinRole::User => 1,
+            PinRole::So => 2,
         };
         self.sync_reauth();
         let in_app = &mut self.in_app_df;

@@ -1,0 +1,254 @@
+//! The token layer on the real stack (token layer → PKCS#15 backend → driver → in-process
+//! emulated ePass2003): the APDUs a fresh process spends from `C_Initialize` to its first
+//! signature (in the order `pkcs11-tool --login --sign` makes its calls), PIN flags learnt
+//! lazily, and objects written by another token instance becoming visible.
+#![allow(clippy::unwrap_used)]
+
+use cryptoki_sys::*;
+use epass2003::transport::emulator::EmulatorTransport;
+use epass2003::{ConnectOptions, Connection};
+use epass2003_emu::{Card, CardOptions, Variant};
+use pkcs15::backend::{
+    InitParams, KeyGenSpec, KeyType, KeyUsage, PinPolicy, PinRole, TokenBackend,
+};
+use pkcs15::card::{Epass2003Token, OpenOptions};
+use std::sync::{Arc, Mutex};
+use token::attr::Template;
+use token::config::Config;
+use token::mechanism::Mechanism;
+use token::module::Module;
+use token::readers::{EmulatorReader, Reader};
+
+fn apdus(card: &Arc<Mutex<Card>>) -> u64 {
+    card.lock().unwrap().counters().apdus
+}
+
+/// A personalised card: user PIN 123456, one RSA-2048 signing key.
+fn personalised() -> Arc<Mutex<Card>> {
+    let card = Arc::new(Mutex::new(Card::new_blank(
+        Variant::Aes,
+        CardOptions::default(),
+    )));
+    let conn = Connection::connect(
+        EmulatorTransport::new(card.clone()),
+        ConnectOptions::default(),
+    )
+    .unwrap();
+    let mut t = Epass2003Token::open(
+        conn,
+        OpenOptions {
+            emulated: true,
+            cache_dir: None,
+        },
+    )
+    .unwrap();
+    t.init_token(&InitParams {
+        label: "budget",
+        so_pin: b"12345678",
+        user_pin: Some(b"123456"),
+        user_max_tries: 6,
+        so_max_tries: 6,
+        user_pin_policy: PinPolicy::default(),
+        so_pin_policy: PinPolicy::default(),
+        auth_timeout_minutes: 0,
+    })
+    .unwrap();
+    t.login(PinRole::User, b"123456").unwrap();
+    t.generate_key_pair(&KeyGenSpec {
+        key_type: KeyType::Rsa { bits: 2048 },
+        label: "rsa".into(),
+        id: None,
+        usage: KeyUsage {
+            sign: true,
+            ..KeyUsage::default()
+        },
+    })
+    .unwrap();
+    card
+}
+
+fn module(card: &Arc<Mutex<Card>>) -> Module {
+    let readers: Vec<Box<dyn Reader>> =
+        vec![Box::new(EmulatorReader::in_memory("budget", card.clone()))];
+    Module::with_readers(Config::default(), readers)
+}
+
+/// Open + login + sign, as `pkcs11-tool --login --sign` does it; returns the APDUs spent.
+fn open_login_sign(card: &Arc<Mutex<Card>>, pin: &[u8]) -> (u64, token::Result<Vec<u8>>) {
+    let start = apdus(card);
+    let m = module(card);
+    let slots = m.slot_list(true).unwrap();
+    let slot = slots[0];
+    m.slot_info(slot).unwrap();
+    m.token_info(slot).unwrap();
+    let h = m.open_session(slot, CKF_SERIAL_SESSION).unwrap();
+    m.token_info(slot).unwrap();
+    let r = (|| {
+        m.with_session(h, |t, _| t.login(CKU_USER, pin))?;
+        let class = Template(vec![(
+            CKA_CLASS,
+            (CKO_PRIVATE_KEY as CK_ULONG).to_ne_bytes().to_vec(),
+        )]);
+        let keys = m.with_session(h, |t, hs| t.find(hs, &class))?;
+        let key = keys[0];
+        m.with_session(h, |t, hs| {
+            t.get_attributes(hs, key, &[CKA_KEY_TYPE, CKA_ID, CKA_LABEL])
+        })?;
+        let mech = Mechanism {
+            mechanism: CKM_SHA256_RSA_PKCS,
+            params: token::mechanism::MechParams::None,
+        };
+        m.with_session(h, |t, hs| t.sign_init(hs, h, &mech, key))?;
+        m.with_session(h, |t, _| t.sign(h, b"data to sign"))
+    })();
+    (apdus(card) - start, r)
+}
+
+#[test]
+fn first_signature_apdu_budget() {
+    let card = personalised();
+    let (n, sig) = open_login_sign(&card, b"123456");
+    assert_eq!(sig.unwrap().len(), 256);
+    println!("APDUs from C_Initialize to the first signature: {n}");
+    // 32 before the PIN tries queries were deferred (the card's directory is read in full at
+    // open: the emulated slot has no on-disk directory cache).
+    assert!(n <= 28, "open + login + sign cost {n} APDUs");
+}
+
+/// The deferred tries query does not make CK_TOKEN_INFO untruthful once a PIN was presented.
+#[test]
+fn pin_flags_follow_a_failed_login_in_a_fresh_process() {
+    let card = personalised();
+    let (_, r) = open_login_sign(&card, b"000000");
+    assert_eq!(r, Err(token::Error::PinIncorrect));
+    let m = module(&card);
+    let h = m.open_session(0, CKF_SERIAL_SESSION).unwrap();
+    assert_eq!(
+        m.with_session(h, |t, _| t.login(CKU_USER, b"000001")),
+        Err(token::Error::PinIncorrect)
+    );
+    let flags = m.token_info(0).unwrap().flags;
+    assert_ne!(flags & CKF_USER_PIN_COUNT_LOW, 0);
+    assert_eq!(flags & CKF_USER_PIN_LOCKED, 0);
+    m.with_session(h, |t, _| t.login(CKU_USER, b"123456"))
+        .unwrap();
+    assert_eq!(m.token_info(0).unwrap().flags & CKF_USER_PIN_COUNT_LOW, 0);
+}
+
+fn ul(v: CK_ULONG) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+fn find_data(m: &Module, h: CK_SESSION_HANDLE) -> Vec<CK_OBJECT_HANDLE> {
+    let t = Template(vec![(CKA_CLASS, ul(CKO_DATA))]);
+    m.with_session(h, |tok, hs| tok.find(hs, &t)).unwrap()
+}
+
+/// A data object created through one token instance (another process, in effect: its own
+/// connection and object cache) shows in the other at its next C_FindObjectsInit; objects that
+/// did not change keep their handles.
+#[test]
+fn objects_created_elsewhere_show_at_find_objects_init() {
+    let card = personalised();
+    let a = module(&card);
+    let b = module(&card);
+    let ha = a
+        .open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    let hb = b.open_session(0, CKF_SERIAL_SESSION).unwrap();
+    assert!(find_data(&b, hb).is_empty());
+    let all = Template(vec![]);
+    let before = b.with_session(hb, |t, hs| t.find(hs, &all)).unwrap();
+    assert!(!before.is_empty());
+
+    a.with_session(ha, |t, _| t.login(CKU_USER, b"123456"))
+        .unwrap();
+    let new = Template(vec![
+        (CKA_CLASS, ul(CKO_DATA)),
+        (CKA_TOKEN, vec![1]),
+        (CKA_LABEL, b"from a".to_vec()),
+        (CKA_APPLICATION, b"test".to_vec()),
+        (CKA_VALUE, b"hello".to_vec()),
+    ]);
+    a.with_session(ha, |t, hs| t.create_object(hs, ha, &new))
+        .unwrap();
+
+    let found = find_data(&b, hb);
+    assert_eq!(found.len(), 1, "B does not see A's data object");
+    let v = b
+        .with_session(hb, |t, hs| t.get_attributes(hs, found[0], &[CKA_VALUE]))
+        .unwrap();
+    assert_eq!(v, vec![token::attr::AttrValue::Value(b"hello".to_vec())]);
+    let after = b.with_session(hb, |t, hs| t.find(hs, &all)).unwrap();
+    for h in &before {
+        assert!(
+            after.contains(h),
+            "handle {h} of an unchanged object changed"
+        );
+    }
+    assert_eq!(after.len(), before.len() + 1);
+}
+
+/// NSS's pk12util: import an RSA private key (we write its public half too), then create the
+/// public key itself. The second public key is the first one, not a duplicate.
+#[test]
+fn public_key_created_after_import_is_not_duplicated() {
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+    let card = personalised();
+    let m = module(&card);
+    let h = m
+        .open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    m.with_session(h, |t, _| t.login(CKU_USER, b"123456"))
+        .unwrap();
+    let host = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+    let (n, e) = (host.n().to_bytes_be(), host.e().to_bytes_be());
+    let private = Template(vec![
+        (CKA_CLASS, ul(CKO_PRIVATE_KEY)),
+        (CKA_KEY_TYPE, ul(CKK_RSA)),
+        (CKA_TOKEN, vec![1]),
+        (CKA_PRIVATE, vec![1]),
+        (CKA_LABEL, b"p12".to_vec()),
+        (CKA_ID, vec![0x12]),
+        (CKA_MODULUS, n.clone()),
+        (CKA_PUBLIC_EXPONENT, e.clone()),
+        (CKA_PRIVATE_EXPONENT, host.d().to_bytes_be()),
+    ]);
+    m.with_session(h, |t, hs| t.create_object(hs, h, &private))
+        .unwrap();
+    let pubs_with = |id: u8| {
+        let t = Template(vec![(CKA_CLASS, ul(CKO_PUBLIC_KEY)), (CKA_ID, vec![id])]);
+        m.with_session(h, |tok, hs| tok.find(hs, &t)).unwrap()
+    };
+    let existing = pubs_with(0x12);
+    assert_eq!(existing.len(), 1);
+
+    let public = |id: u8| {
+        Template(vec![
+            (CKA_CLASS, ul(CKO_PUBLIC_KEY)),
+            (CKA_KEY_TYPE, ul(CKK_RSA)),
+            (CKA_TOKEN, vec![1]),
+            (CKA_LABEL, b"p12".to_vec()),
+            (CKA_ID, vec![id]),
+            (CKA_MODULUS, n.clone()),
+            (CKA_PUBLIC_EXPONENT, e.clone()),
+        ])
+    };
+    let start = apdus(&card);
+    let again = m
+        .with_session(h, |t, hs| t.create_object(hs, h, &public(0x12)))
+        .unwrap();
+    assert_eq!(again, existing[0], "the existing public key's handle");
+    assert_eq!(pubs_with(0x12), existing, "a duplicate was written");
+    println!(
+        "duplicate public key: {} APDUs, nothing written",
+        apdus(&card) - start
+    );
+
+    // Another identifier is another object.
+    let other = m
+        .with_session(h, |t, hs| t.create_object(hs, h, &public(0x13)))
+        .unwrap();
+    assert_ne!(other, existing[0]);
+    assert_eq!(pubs_with(0x13), vec![other]);
+}
