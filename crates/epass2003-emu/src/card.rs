@@ -264,6 +264,12 @@ impl Card {
             options: opts,
             mf: None,
         };
+        Card::assemble(st, rng)
+    }
+
+    /// A card around persistent state `st`: no hooks, zero counters, volatile state cleared, `st`
+    /// recorded as the last saved state (the one a failed persist rolls back to).
+    fn assemble(st: PersistentState, rng: StdRng) -> Card {
         let mut card = Card {
             st,
             vol: Volatile::default(),
@@ -424,21 +430,7 @@ impl Card {
             }
             None => StdRng::from_entropy(),
         };
-        let mut card = Card {
-            st,
-            vol: Volatile::default(),
-            rng,
-            hooks: Hooks::default(),
-            counters: Counters::default(),
-            removed: false,
-            persister: None,
-            last_saved: Vec::new(),
-            dirty: false,
-            sm_ok: false,
-        };
-        card.last_saved = card.to_state_bytes();
-        card.clear_volatile();
-        Ok(card)
+        Ok(Card::assemble(st, rng))
     }
 
     /// Processes one command APDU and returns data ‖ SW1 SW2.
