@@ -128,3 +128,32 @@ activate = 1
 activate = 1
 CONF
 }
+
+# The check runner of the real-stack suites (tests/opensc/*.sh, tests/clients/*.sh):
+#   check_start TAG DIR     reset the tally; per-check logs go to DIR
+#   check NAME CMD...       run CMD, log its output, print "ok" or "FAIL" with the log's tail
+#   check_summary           print "[TAG] N passed, M failed" (and the failed names); fails if any did
+check_start() {
+    CHECK_TAG=$1
+    CHECK_DIR=$2
+    PASS=0
+    FAIL=0
+    FAILED=()
+    mkdir -p "$CHECK_DIR"
+}
+check() {
+    local name=$1
+    shift
+    local log
+    log="$CHECK_DIR/$(echo "$name" | tr -c 'A-Za-z0-9_-' _).log"
+    if "$@" > "$log" 2>&1; then
+        PASS=$((PASS + 1)); echo "ok   [$CHECK_TAG] $name"
+    else
+        FAIL=$((FAIL + 1)); FAILED+=("$name"); echo "FAIL [$CHECK_TAG] $name (log: $log)"
+        tail -n 15 "$log" | sed 's/^/     | /'
+    fi
+}
+check_summary() {
+    echo "[$CHECK_TAG] $PASS passed, $FAIL failed"
+    ((FAIL == 0)) || { printf '  failed: %s\n' "${FAILED[@]}"; return 1; }
+}

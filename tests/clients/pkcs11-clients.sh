@@ -14,25 +14,13 @@ set +e
 MOD=${MOD:-$RELEASE_DIR/libepass2003_pkcs11.so}
 D="$WORK/clients"
 mkdir -p "$D"
+check_start clients "$D"
 export EPASS2003_EMULATOR="$D/token.state"
 rm -f "$EPASS2003_EMULATOR" "$EPASS2003_EMULATOR.lock"
 SO_PIN=87654321
 PIN=123456
 LABEL="client test"
-PASS=0
-FAIL=0
-FAILED=()
 
-check() { # check NAME CMD...
-    local name=$1; shift
-    local log="$D/$(echo "$name" | tr -c 'A-Za-z0-9_-' _).log"
-    if "$@" > "$log" 2>&1; then
-        PASS=$((PASS + 1)); echo "ok   [clients] $name"
-    else
-        FAIL=$((FAIL + 1)); FAILED+=("$name"); echo "FAIL [clients] $name (log: $log)"
-        tail -n 15 "$log" | sed 's/^/     | /'
-    fi
-}
 p11() { pkcs11-tool --module "$MOD" --token-label "$LABEL" "$@"; }
 # shows PATTERN CMD...: run CMD, show its output, succeed if it succeeded and shows PATTERN.
 # (Not `CMD | tee | grep -q`: under pipefail an early grep exit fails the pipeline on SIGPIPE.)
@@ -135,5 +123,4 @@ pfx_sign() {
 }
 check "the key imported from the PFX signs on the token" pfx_sign
 
-echo "[clients] $PASS passed, $FAIL failed"
-((FAIL == 0)) || { printf '  failed: %s\n' "${FAILED[@]}"; exit 1; }
+check_summary

@@ -24,11 +24,9 @@ set +e
 
 D="$WORK/opensc-$VARIANT"
 mkdir -p "$D"
+check_start "$VARIANT" "$D"
 PIN=123456
 PUK=12345678
-PASS=0
-FAIL=0
-FAILED=()
 
 # OpenSC debug log for this variant; checked for secure-messaging failures at the end.
 cat > "$D/opensc.conf" <<EOF
@@ -45,16 +43,6 @@ if [ "$VARIANT" = des ]; then
     export OPENSSL_CONF="$D/openssl-legacy.cnf"
 fi
 
-check() { # check NAME CMD... : run CMD, output to a per-check log
-    local name=$1; shift
-    local out="$D/$(echo "$name" | tr -c 'A-Za-z0-9_-' _).log"
-    if "$@" > "$out" 2>&1; then
-        PASS=$((PASS + 1)); echo "ok   [$VARIANT] $name"
-    else
-        FAIL=$((FAIL + 1)); FAILED+=("$name"); echo "FAIL [$VARIANT] $name (log: $out)"
-        tail -n 15 "$out" | sed 's/^/     | /'
-    fi
-}
 
 p11() { pkcs11-tool --module "$OPENSC_MODULE" "$@"; }
 
@@ -200,5 +188,4 @@ debug_log_clean() {
 check "OpenSC debug log has no SM failures or wrong status words" debug_log_clean
 
 detach_card "$CARD_PID" 35963
-echo "[$VARIANT] $PASS passed, $FAIL failed"
-((FAIL == 0)) || { printf '  failed: %s\n' "${FAILED[@]}"; exit 1; }
+check_summary

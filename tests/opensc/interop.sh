@@ -30,11 +30,9 @@ SLOT=$((PORT - 35963))
 READER="Virtual PCD 00 0$SLOT"
 D="$WORK/interop"
 mkdir -p "$D"
+check_start interop "$D"
 PIN=123456
 PUK=12345678
-PASS=0
-FAIL=0
-FAILED=()
 
 cat > "$D/opensc.conf" <<EOF
 app default {
@@ -44,16 +42,6 @@ app default {
 EOF
 export OPENSC_CONF="$D/opensc.conf"
 
-check() { # check NAME CMD... : run CMD, output to a per-check log
-    local name=$1; shift
-    local out="$D/$(echo "$name" | tr -c 'A-Za-z0-9_-' _).log"
-    if "$@" > "$out" 2>&1; then
-        PASS=$((PASS + 1)); echo "ok   [interop] $name"
-    else
-        FAIL=$((FAIL + 1)); FAILED+=("$name"); echo "FAIL [interop] $name (log: $out)"
-        tail -n 15 "$out" | sed 's/^/     | /'
-    fi
-}
 
 p11() { pkcs11-tool --module "$OPENSC_MODULE" "$@"; }
 
@@ -168,5 +156,4 @@ detach_card "$CARD_PID" "$PORT"
 if grep -Eq "SM (wrap|unwrap) failed|Secure messaging error" "$D/opensc-debug.log" 2>/dev/null; then
     echo "note: secure-messaging errors in $D/opensc-debug.log"
 fi
-echo "$PASS passed, $FAIL failed"
-((FAIL == 0)) || { printf '  failed: %s\n' "${FAILED[@]}"; exit 1; }
+check_summary
