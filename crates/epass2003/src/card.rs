@@ -33,6 +33,18 @@ pub enum Mode {
     Sm(Variant),
 }
 
+impl Mode {
+    /// "AES", "FIPS", "DES", or "none" (plain): how the tool and logs name the variant.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Plain => "none",
+            Mode::Sm(Variant::Aes) => "AES",
+            Mode::Sm(Variant::Fips) => "FIPS",
+            Mode::Sm(Variant::Des) => "DES",
+        }
+    }
+}
+
 /// The GET DATA `01 86` capability object (§2.2), interpreted at OpenSC's fixed offsets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capabilities {

@@ -104,6 +104,43 @@ pub struct TokenDescription {
     pub memory: Option<(u32, u32)>,
 }
 
+/// Which object layout a token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenLayout {
+    /// No layout: erased or never personalised.
+    Blank,
+    /// PKCS#15 as OpenSC (and this project) write it.
+    Pkcs15,
+    /// Feitian's own middleware ("ENTERSAFE-ESPK" application).
+    FeitianMiddleware,
+    /// The backend cannot tell.
+    #[default]
+    Unknown,
+}
+
+impl TokenLayout {
+    /// A stable, machine-readable name (used in the tool's JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenLayout::Blank => "blank",
+            TokenLayout::Pkcs15 => "pkcs15",
+            TokenLayout::FeitianMiddleware => "feitian",
+            TokenLayout::Unknown => "unknown",
+        }
+    }
+}
+
+/// Facts about the card itself (not its objects), known from connecting: no APDU to ask them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CardFacts {
+    /// Secure-messaging variant: "AES", "FIPS", "DES", or "none" (plain); `None` if unknown.
+    pub secure_messaging: Option<String>,
+    /// The object layout.
+    pub layout: TokenLayout,
+    /// The card's ATR.
+    pub atr: Vec<u8>,
+}
+
 /// Parameters of `C_InitToken`-style initialisation (erase + create).
 #[derive(Clone)]
 pub struct InitParams<'a> {
@@ -393,5 +430,9 @@ pub trait TokenBackend: Send {
     /// previously returned may be stale). Default: nothing to check.
     fn refresh(&mut self) -> Result<bool> {
         Ok(false)
+    }
+    /// Facts about the card known from connecting (variant, layout, ATR). Default: unknown.
+    fn card_facts(&mut self) -> CardFacts {
+        CardFacts::default()
     }
 }

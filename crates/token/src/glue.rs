@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use epass2003::transport::Transport;
 use epass2003::Connection;
 use pkcs15::backend::{
-    BackendError, InitParams, KeyGenSpec, NewObject, ObjectMeta, ObjectRef, PinRole, PinStatus,
-    RsaKeyImport, TokenBackend, TokenDescription,
+    BackendError, CardFacts, InitParams, KeyGenSpec, NewObject, ObjectMeta, ObjectRef, PinRole,
+    PinStatus, RsaKeyImport, TokenBackend, TokenDescription,
 };
 use pkcs15::card::{Epass2003Token, OpenOptions};
 use pkcs15::espk::{EspkOptions, EspkToken};
@@ -127,6 +127,10 @@ impl TokenBackend for Layout {
 
     fn refresh(&mut self) -> pkcs15::backend::Result<bool> {
         self.inner()?.refresh()
+    }
+
+    fn card_facts(&mut self) -> CardFacts {
+        self.inner().map(|t| t.card_facts()).unwrap_or_default()
     }
 
     fn take_login_lost(&mut self) -> bool {

@@ -40,10 +40,10 @@ const JUST_OPENED: Duration = Duration::from_secs(1);
 
 /// One cached object.
 #[derive(Debug)]
-struct Entry {
-    handle: CK_OBJECT_HANDLE,
-    meta: ObjectMeta,
-    value: Option<Vec<u8>>,
+pub(crate) struct Entry {
+    pub(crate) handle: CK_OBJECT_HANDLE,
+    pub(crate) meta: ObjectMeta,
+    pub(crate) value: Option<Vec<u8>>,
     public: Option<Option<PublicKey>>,
 }
 
@@ -62,12 +62,12 @@ pub struct TokenInfo {
 
 /// A present token.
 pub struct Token {
-    backend: Box<dyn TokenBackend>,
-    desc: TokenDescription,
-    login: LoginState,
-    user_pin: PinCounter,
-    so_pin: PinCounter,
-    objects: Option<Vec<Entry>>,
+    pub(crate) backend: Box<dyn TokenBackend>,
+    pub(crate) desc: TokenDescription,
+    pub(crate) login: LoginState,
+    pub(crate) user_pin: PinCounter,
+    pub(crate) so_pin: PinCounter,
+    pub(crate) objects: Option<Vec<Entry>>,
     /// When the backend was opened (it read the directory then).
     opened: Instant,
     /// Open sessions of this token.
@@ -107,7 +107,7 @@ impl Token {
     /// without it. The tries left stay unknown (no `CKF_*_PIN_*` counter flags) until a PIN is
     /// presented: every login/`C_SetPIN` result updates them (`WrongPin { tries_left }`,
     /// `PinLocked`, success), and `C_Login` on a PIN believed locked asks the card again.
-    fn refresh_counters(&mut self) {
+    pub(crate) fn refresh_counters(&mut self) {
         if !self.desc.initialized {
             self.user_pin = PinCounter {
                 initialized: false,
@@ -208,7 +208,7 @@ impl Token {
     }
 
     /// Map a backend error, updating counters and noticing removal.
-    fn be(&mut self, e: BackendError) -> Error {
+    pub(crate) fn be(&mut self, e: BackendError) -> Error {
         if e == BackendError::NotLoggedIn && self.login != LoginState::Public {
             self.drop_login();
         }
@@ -255,7 +255,7 @@ impl Token {
         })
     }
 
-    fn require_rw(&mut self, h: CK_SESSION_HANDLE) -> Result<()> {
+    pub(crate) fn require_rw(&mut self, h: CK_SESSION_HANDLE) -> Result<()> {
         if self.session(h)?.rw {
             Ok(())
         } else {
@@ -263,7 +263,7 @@ impl Token {
         }
     }
 
-    fn require_user(&self) -> Result<()> {
+    pub(crate) fn require_user(&self) -> Result<()> {
         match self.login {
             LoginState::User { .. } => Ok(()),
             _ => Err(Error::UserNotLoggedIn),
@@ -281,7 +281,7 @@ impl Token {
         }
     }
 
-    fn counter(&mut self, role: PinRole) -> &mut PinCounter {
+    pub(crate) fn counter(&mut self, role: PinRole) -> &mut PinCounter {
         match role {
             PinRole::User => &mut self.user_pin,
             PinRole::So => &mut self.so_pin,
@@ -295,7 +295,7 @@ impl Token {
         }
     }
 
-    fn pin_result(
+    pub(crate) fn pin_result(
         &mut self,
         role: PinRole,
         r: std::result::Result<(), BackendError>,
@@ -435,7 +435,7 @@ impl Token {
 
     // ---------------------------------------------------------------- objects
 
-    fn ensure_objects(&mut self, handles: &Handles) -> Result<()> {
+    pub(crate) fn ensure_objects(&mut self, handles: &Handles) -> Result<()> {
         if self.objects.is_none() {
             if !self.desc.initialized {
                 self.objects = Some(Vec::new());
@@ -457,7 +457,7 @@ impl Token {
         Ok(())
     }
 
-    fn entries(&self) -> &[Entry] {
+    pub(crate) fn entries(&self) -> &[Entry] {
         self.objects.as_deref().unwrap_or(&[])
     }
 
@@ -465,7 +465,7 @@ impl Token {
         !m.private || matches!(self.login, LoginState::User { .. })
     }
 
-    fn index(&mut self, handles: &Handles, h: CK_OBJECT_HANDLE) -> Result<usize> {
+    pub(crate) fn index(&mut self, handles: &Handles, h: CK_OBJECT_HANDLE) -> Result<usize> {
         self.ensure_objects(handles)?;
         let i = self
             .entries()
@@ -483,7 +483,7 @@ impl Token {
         &mut self.objects.get_or_insert_with(Vec::new)[i]
     }
 
-    fn value(&mut self, i: usize) -> Result<Vec<u8>> {
+    pub(crate) fn value(&mut self, i: usize) -> Result<Vec<u8>> {
         if let Some(v) = &self.entries()[i].value {
             return Ok(v.clone());
         }
@@ -750,7 +750,7 @@ impl Token {
     /// rebuild the object cache. An object whose metadata is unchanged keeps its handle (its
     /// cached value is dropped: the file may have been rewritten); new objects get new handles
     /// (never reused); vanished objects' handles become invalid.
-    fn refresh_objects(&mut self, handles: &Handles) -> Result<()> {
+    pub(crate) fn refresh_objects(&mut self, handles: &Handles) -> Result<()> {
         if !self.backend.refresh().map_err(|e| self.be(e))? {
             return Ok(());
         }
@@ -798,7 +798,7 @@ impl Token {
         handle
     }
 
-    fn check_writable(&self) -> Result<()> {
+    pub(crate) fn check_writable(&self) -> Result<()> {
         if !self.desc.initialized {
             return Err(Error::TokenNotRecognized);
         }

@@ -1154,6 +1154,22 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         self.refresh_if_changed()
     }
 
+    /// From the connection and the directory already read: no APDU.
+    fn card_facts(&mut self) -> crate::backend::CardFacts {
+        let layout = if self.snap.is_some() {
+            crate::backend::TokenLayout::Pkcs15
+        } else if self.loaded {
+            crate::backend::TokenLayout::Blank
+        } else {
+            crate::backend::TokenLayout::Unknown
+        };
+        crate::backend::CardFacts {
+            secure_messaging: Some(self.conn.mode().name().to_string()),
+            layout,
+            atr: self.conn.atr(),
+        }
+    }
+
     /// From the directory image: no APDU.
     fn pin_info(&mut self, role: PinRole) -> Result<PinStatus> {
         let snap = self.snap()?;

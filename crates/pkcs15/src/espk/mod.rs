@@ -820,4 +820,13 @@ impl<T: Transport + Send> TokenBackend for EspkToken<T> {
     fn take_login_lost(&mut self) -> bool {
         self.conn.take_login_lost()
     }
+
+    /// From the connection: no APDU.
+    fn card_facts(&mut self) -> crate::backend::CardFacts {
+        crate::backend::CardFacts {
+            secure_messaging: Some(self.conn.mode().name().to_string()),
+            layout: crate::backend::TokenLayout::FeitianMiddleware,
+            atr: self.conn.atr(),
+        }
+    }
 }
