@@ -201,7 +201,10 @@ pub(crate) fn decrypt(
             }
             match scheme.decrypt(pass.utf8(), data) {
                 Ok(v) => Ok(Zeroizing::new(v)),
-                Err(pkcs5::Error::DecryptFailed) => Err(DecryptError::BadPassword),
+                // pkcs5 0.7 reports a padding failure on decryption as EncryptFailed.
+                Err(pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed) => {
+                    Err(DecryptError::BadPassword)
+                }
                 Err(e) => {
                     Err(Error::Unsupported(format!("encryption {}: {e}", describe(alg))).into())
                 }
