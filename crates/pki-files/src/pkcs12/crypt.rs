@@ -152,9 +152,7 @@ pub(crate) fn decrypt(
             let salt = params.salt.as_bytes();
             let it = params.iterations;
             let bmp = pass.bmp();
-            let kdf = |id, len| {
-                Zeroizing::new(derive_key::<sha1::Sha1>(&bmp, salt, id, it, len))
-            };
+            let kdf = |id, len| Zeroizing::new(derive_key::<sha1::Sha1>(&bmp, salt, id, it, len));
             let iv = kdf(Pkcs12KeyType::Iv, 8);
             match oid.as_str() {
                 PBE_SHA1_3DES => {
@@ -296,7 +294,9 @@ pub(crate) fn mac(
     data: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     if !(1..=MAX_ITERATIONS).contains(&iterations) {
-        return Err(Error::Unsupported(format!("MAC iteration count {iterations}")));
+        return Err(Error::Unsupported(format!(
+            "MAC iteration count {iterations}"
+        )));
     }
     let p = pass.bmp();
     Ok(match *oid {
