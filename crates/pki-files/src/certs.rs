@@ -13,8 +13,8 @@ const CERT_LABELS: &[&str] = &["CERTIFICATE", "X509 CERTIFICATE"];
 const P7_LABELS: &[&str] = &["PKCS7", "CMS", "PKCS #7 SIGNED DATA"];
 
 fn p7b_certs(der: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-    let ci = ContentInfo::from_der(der)
-        .map_err(|e| Error::Format(format!("not a PKCS#7 file: {e}")))?;
+    let ci =
+        ContentInfo::from_der(der).map_err(|e| Error::Format(format!("not a PKCS#7 file: {e}")))?;
     if ci.content_type != ID_SIGNED_DATA {
         return Err(Error::Unsupported(format!(
             "PKCS#7 content type {} (only SignedData certificate bundles are read)",
@@ -76,7 +76,10 @@ pub fn parse_certificates(data: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
             return Err(Error::Format(if other.is_empty() {
                 "no PEM blocks found".to_string()
             } else {
-                format!("no certificate in the PEM file (found: {})", other.join(", "))
+                format!(
+                    "no certificate in the PEM file (found: {})",
+                    other.join(", ")
+                )
             }));
         }
         return Ok(out);

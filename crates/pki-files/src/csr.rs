@@ -9,8 +9,8 @@ use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
-pub use crate::Error;
 use crate::names;
+pub use crate::Error;
 
 /// Signature algorithm of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +82,8 @@ fn unescape(v: &str) -> Result<String, Error> {
 }
 
 fn is_printable(s: &str) -> bool {
-    s.chars().all(|c| {
-        c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c)
-    })
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c))
 }
 
 fn encode_value(oid: &ObjectIdentifier, name: &str, value: &str) -> Result<Any, Error> {
@@ -119,12 +118,15 @@ fn encode_value(oid: &ObjectIdentifier, name: &str, value: &str) -> Result<Any, 
 
 fn hex_value(name: &str, hex: &str) -> Result<Any, Error> {
     let bad = || Error::Format(format!("{name}=#{hex}: bad hex DER value"));
-    if hex.len() % 2 != 0 {
-        return Err(bad());
-    }
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+    let bytes = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [a, b] => std::str::from_utf8(&[*a, *b])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+            _ => None,
+        })
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(bad)?;
     Any::from_der(&bytes).map_err(|_| bad())
@@ -182,16 +184,23 @@ pub fn parse_subject(s: &str) -> Result<Name, Error> {
     Ok(RdnSequence(rdns))
 }
 
-fn verify(spki: &SubjectPublicKeyInfoOwned, alg: SigAlg, msg: &[u8], sig: &[u8]) -> Result<(), String> {
+fn verify(
+    spki: &SubjectPublicKeyInfoOwned,
+    alg: SigAlg,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), String> {
     let spki_der = spki.to_der().map_err(|e| e.to_string())?;
     match alg {
         SigAlg::RsaPkcs1Sha256 => {
             use rsa::pkcs8::DecodePublicKey;
             use rsa::signature::Verifier;
-            let key = rsa::RsaPublicKey::from_public_key_der(&spki_der).map_err(|e| e.to_string())?;
+            let key =
+                rsa::RsaPublicKey::from_public_key_der(&spki_der).map_err(|e| e.to_string())?;
             let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key);
             let s = rsa::pkcs1v15::Signature::try_from(sig).map_err(|e| e.to_string())?;
-            vk.verify(msg, &s).map_err(|_| "the RSA signature does not verify".to_string())
+            vk.verify(msg, &s)
+                .map_err(|_| "the RSA signature does not verify".to_string())
         }
         SigAlg::EcdsaSha256 => {
             use p256::ecdsa::signature::Verifier;
@@ -200,10 +209,15 @@ fn verify(spki: &SubjectPublicKeyInfoOwned, alg: SigAlg, msg: &[u8], sig: &[u8])
                 .map_err(|e| format!("not a P-256 public key: {e}"))?;
             let s = p256::ecdsa::Signature::from_der(sig)
                 .map_err(|_| "the ECDSA signature is not a DER Ecdsa-Sig-Value".to_string())?;
-            vk.verify(msg, &s).map_err(|_| "the ECDSA signature does not verify".to_string())
+            vk.verify(msg, &s)
+                .map_err(|_| "the ECDSA signature does not verify".to_string())
         }
     }
 }
+
+/// The signing callback of [`build_csr`]: DER of the CertificationRequestInfo in, signature
+/// out, or an error message (e.g. "card removed").
+pub type SignFn<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
 
 /// Build a DER PKCS#10 request for the public key `spki_der` (a SubjectPublicKeyInfo).
 ///
@@ -215,7 +229,7 @@ pub fn build_csr(
     subject: &Name,
     spki_der: &[u8],
     alg: SigAlg,
-    sign: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
+    sign: &mut SignFn<'_>,
 ) -> Result<Vec<u8>, Error> {
     let public_key = SubjectPublicKeyInfoOwned::from_der(spki_der)
         .map_err(|e| Error::Format(format!("not a SubjectPublicKeyInfo: {e}")))?;

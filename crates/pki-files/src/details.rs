@@ -196,7 +196,10 @@ fn eku_name(oid: &ObjectIdentifier) -> String {
             ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.10.3.12"),
             "msDocumentSigning",
         ),
-        (ObjectIdentifier::new_unwrap("2.5.29.37.0"), "anyExtendedKeyUsage"),
+        (
+            ObjectIdentifier::new_unwrap("2.5.29.37.0"),
+            "anyExtendedKeyUsage",
+        ),
     ];
     known
         .iter()
@@ -270,5 +273,5 @@ pub fn common_name(der: &[u8]) -> Option<String> {
         .flat_map(|r| r.attrs)
         .filter(|(k, _)| k == "CN")
         .map(|(_, v)| v)
-        .last()
+        .next_back()
 }

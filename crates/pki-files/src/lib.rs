@@ -81,6 +81,5 @@ pub(crate) fn looks_like_pem(data: &[u8]) -> bool {
         .position(|b| !b.is_ascii_whitespace())
         .map_or(&data[..0], |i| &data[i..]);
     trimmed.starts_with(b"-----BEGIN ")
-        || (std::str::from_utf8(data).is_ok()
-            && data.windows(11).any(|w| w == b"-----BEGIN "))
+        || (std::str::from_utf8(data).is_ok() && data.windows(11).any(|w| w == b"-----BEGIN "))
 }

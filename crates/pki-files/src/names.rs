@@ -93,7 +93,10 @@ pub(crate) fn value_text(v: &Any) -> String {
 fn hex_der(v: &Any) -> String {
     use der::Encode;
     match v.to_der() {
-        Ok(d) => format!("#{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        Ok(d) => format!(
+            "#{}",
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
         Err(_) => "#".to_string(),
     }
 }

@@ -152,9 +152,7 @@ pub(crate) fn decrypt(
             let salt = params.salt.as_bytes();
             let it = params.iterations;
             let bmp = pass.bmp();
-            let kdf = |id, len| {
-                Zeroizing::new(derive_key::<sha1::Sha1>(&bmp, salt, id, it, len))
-            };
+            let kdf = |id, len| Zeroizing::new(derive_key::<sha1::Sha1>(&bmp, salt, id, it, len));
             let iv = kdf(Pkcs12KeyType::Iv, 8);
             match oid.as_str() {
                 PBE_SHA1_3DES => {
@@ -201,7 +199,10 @@ pub(crate) fn decrypt(
             }
             match scheme.decrypt(pass.utf8(), data) {
                 Ok(v) => Ok(Zeroizing::new(v)),
-                Err(pkcs5::Error::DecryptFailed) => Err(DecryptError::BadPassword),
+                // pkcs5 0.7 reports a padding failure on decryption as EncryptFailed.
+                Err(pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed) => {
+                    Err(DecryptError::BadPassword)
+                }
                 Err(e) => {
                     Err(Error::Unsupported(format!("encryption {}: {e}", describe(alg))).into())
                 }
@@ -293,7 +294,9 @@ pub(crate) fn mac(
     data: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     if !(1..=MAX_ITERATIONS).contains(&iterations) {
-        return Err(Error::Unsupported(format!("MAC iteration count {iterations}")));
+        return Err(Error::Unsupported(format!(
+            "MAC iteration count {iterations}"
+        )));
     }
     let p = pass.bmp();
     Ok(match *oid {

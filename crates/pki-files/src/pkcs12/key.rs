@@ -10,7 +10,8 @@ use super::{Error, PrivateKey, RsaPrimes};
 
 pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-pub(crate) const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 pub(crate) const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 
 fn damaged(what: &str, e: impl std::fmt::Display) -> Error {
@@ -43,7 +44,9 @@ pub(crate) fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, Error> {
             .parameters
             .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
         let Some(curve) = curve else {
-            return Err(Error::Unsupported("EC key with explicit curve parameters".into()));
+            return Err(Error::Unsupported(
+                "EC key with explicit curve parameters".into(),
+            ));
         };
         if curve != PRIME256V1 {
             return Err(Error::Unsupported(format!(

@@ -203,10 +203,7 @@ impl Contents {
         };
         let mut current = ee;
         let mut used = vec![ee.der.as_slice()];
-        loop {
-            let Some((subject, issuer)) = names_of(&current.der) else {
-                break;
-            };
+        while let Some((subject, issuer)) = names_of(&current.der) {
             if subject == issuer {
                 break;
             }
@@ -290,7 +287,10 @@ impl Reader<'_> {
                 b.bag_id == pkcs12::PKCS_12_KEY_BAG_OID
                     || b.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID
             });
-            if bags.iter().any(|b| b.bag_id == pkcs12::PKCS_12_CERT_BAG_OID) {
+            if bags
+                .iter()
+                .any(|b| b.bag_id == pkcs12::PKCS_12_CERT_BAG_OID)
+            {
                 self.cert_algs.push(alg.clone());
             }
             if has_keys {
@@ -329,13 +329,15 @@ impl Reader<'_> {
             pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
                 let epki = EncryptedPrivateKeyInfo::from_der(value)
                     .map_err(|e| damaged("encrypted private key", e))?;
-                let plain = self.decrypt(&epki.encryption_algorithm, epki.encrypted_data.as_bytes())?;
+                let plain =
+                    self.decrypt(&epki.encryption_algorithm, epki.encrypted_data.as_bytes())?;
                 if !self.mac_ok && pkcs8::PrivateKeyInfo::from_der(&plain).is_err() {
                     return Err(Error::WrongPassword);
                 }
                 let key = key::from_pkcs8(&plain)?;
                 self.decrypted += 1;
-                self.key_algs.push(crypt::describe(&epki.encryption_algorithm));
+                self.key_algs
+                    .push(crypt::describe(&epki.encryption_algorithm));
                 self.keys.push(KeyBag {
                     key,
                     local_key_id,
@@ -358,7 +360,8 @@ impl Reader<'_> {
                 if depth > 4 {
                     return Err(Error::Damaged("safe contents nested too deep".into()));
                 }
-                let inner = Vec::<SafeBag>::from_der(value).map_err(|e| damaged("nested safe", e))?;
+                let inner =
+                    Vec::<SafeBag>::from_der(value).map_err(|e| damaged("nested safe", e))?;
                 for b in &inner {
                     self.bag(b, depth + 1)?;
                 }
@@ -371,7 +374,10 @@ impl Reader<'_> {
 
     fn content_info(&mut self, ci: &ContentInfo) -> Result<(), Error> {
         if ci.content_type == ID_DATA {
-            let os: OctetString = ci.content.decode_as().map_err(|e| damaged("data safe", e))?;
+            let os: OctetString = ci
+                .content
+                .decode_as()
+                .map_err(|e| damaged("data safe", e))?;
             self.safe_contents(os.as_bytes(), None)
         } else if ci.content_type == ID_ENCRYPTED_DATA {
             let ed: EncryptedData = ci
@@ -437,7 +443,11 @@ fn describe_algs(keys: &[String], certs: &[String]) -> String {
     }
 }
 
-fn read_with(safes: &[ContentInfo], pass: Pass<'_>, mac_ok: bool) -> (Result<Contents, Error>, usize) {
+fn read_with(
+    safes: &[ContentInfo],
+    pass: Pass<'_>,
+    mac_ok: bool,
+) -> (Result<Contents, Error>, usize) {
     let mut r = Reader {
         pass,
         mac_ok,
@@ -551,7 +561,10 @@ pub fn parse(data: &[u8], password: &str) -> Result<Contents, Error> {
     Err(Error::WrongPassword)
 }
 
-fn attrs_for(local_key_id: Option<&Vec<u8>>, friendly_name: Option<&String>) -> Result<Option<Attributes>, Error> {
+fn attrs_for(
+    local_key_id: Option<&Vec<u8>>,
+    friendly_name: Option<&String>,
+) -> Result<Option<Attributes>, Error> {
     let enc = |e: der::Error| Error::Unsupported(format!("bag attribute: {e}"));
     let mut attrs = Vec::new();
     if let Some(n) = friendly_name {
@@ -638,7 +651,13 @@ pub fn build(keys: &[KeyBag], certs: &[CertBag], password: &str) -> Result<Vec<u
     let mut salt = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
     let iterations = i32::try_from(BUILD_ITERATIONS).unwrap_or(2048);
-    let mac = crypt::mac(&crypt::SHA256, Pass::Given(password), &salt, iterations, &auth_bytes)?;
+    let mac = crypt::mac(
+        &crypt::SHA256,
+        Pass::Given(password),
+        &salt,
+        iterations,
+        &auth_bytes,
+    )?;
     let pfx = Pfx {
         version: Version::V3,
         auth_safe: ContentInfo {
@@ -675,12 +694,18 @@ pub enum ChangeError {
 }
 
 fn same_contents(a: &Contents, b: &Contents) -> bool {
-    a.certs.iter().map(|c| &c.der).eq(b.certs.iter().map(|c| &c.der))
-        && a.keys.iter().map(|k| &k.key).eq(b.keys.iter().map(|k| &k.key))
-        && a.keys.iter().map(|k| (&k.local_key_id, &k.friendly_name)).eq(b
-            .keys
+    a.certs
+        .iter()
+        .map(|c| &c.der)
+        .eq(b.certs.iter().map(|c| &c.der))
+        && a.keys
             .iter()
-            .map(|k| (&k.local_key_id, &k.friendly_name)))
+            .map(|k| &k.key)
+            .eq(b.keys.iter().map(|k| &k.key))
+        && a.keys
+            .iter()
+            .map(|k| (&k.local_key_id, &k.friendly_name))
+            .eq(b.keys.iter().map(|k| (&k.local_key_id, &k.friendly_name)))
 }
 
 /// Change the password of the PKCS#12 file at `path`, atomically.
