@@ -385,9 +385,10 @@ fn to_settings_policy(p: &PinPolicy) -> settings::PinPolicy {
     }
     // "Some letter" cannot be expressed by the settings record (it requires each class it
     // lists); it is not stored.
+    // Lengths as given: `TokenSettings::validate` refuses 0 or max < min (no silent fix).
     settings::PinPolicy {
-        min_len: p.min_len.max(1),
-        max_len: p.max_len.max(p.min_len.max(1)),
+        min_len: p.min_len,
+        max_len: p.max_len,
         required: CharClasses(required),
         allowed: if p.digits_only {
             CharClasses::DIGITS
@@ -1317,8 +1318,8 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let st = TokenSettings {
             auth_timeout_minutes: p.auth_timeout_minutes,
             user_pin: to_settings_policy(&p.user_pin_policy),
-            so_pin_min_len: p.so_pin_policy.min_len.max(1),
-            so_pin_max_len: p.so_pin_policy.max_len.max(p.so_pin_policy.min_len.max(1)),
+            so_pin_min_len: p.so_pin_policy.min_len,
+            so_pin_max_len: p.so_pin_policy.max_len,
             change_counter: 0,
         };
         st.validate()
