@@ -6,15 +6,13 @@ mod common;
 use common::*;
 use pkcs15::backend::{BackendError, PinPolicy, PinRole, TokenBackend};
 
+type Change = Box<dyn Fn(&mut pkcs15::backend::InitParams<'_>)>;
+
 #[test]
 fn out_of_range_init_values_are_refused_before_any_apdu() {
     let card = blank_card(7);
     let mut t = open(&card, None);
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(&mut pkcs15::backend::InitParams<'_>)>,
-        &str,
-    )> = vec![
+    let cases: Vec<(&str, Change, &str)> = vec![
         (
             "user_max_tries",
             Box::new(|p| p.user_max_tries = 11),
