@@ -560,6 +560,7 @@ impl CardSession<'_> {
 
     /// Verify a PIN (§5.12 a, §6.2): GET CHALLENGE, then EXTERNAL AUTHENTICATE `01 8k` with
     /// `3DES-3K(PINKEY, challenge[0..8])`. Errors: [`Error::WrongPin`] (63Cx),
+    /// [`Error::WrongPinNoCounter`] (6300: a key without retry counter),
     /// [`Error::PinBlocked`] (6983). The unit is retried as a whole after a session loss.
     pub fn verify_pin(&mut self, kid: u8, pin: &[u8]) -> Result<()> {
         let key = crypto::pin_key(pin);
@@ -572,6 +573,8 @@ impl CardSession<'_> {
             match r.sw {
                 StatusWord::Success => Ok(()),
                 StatusWord::VerifyFail { tries } => Err(Error::WrongPin { tries_left: tries }),
+                // A key installed with max tries 0 has no counter: a wrong PIN is `63 00`.
+                StatusWord::AuthFailed => Err(Error::WrongPinNoCounter),
                 sw => Err(Error::from_sw(sw)),
             }
         })

@@ -17,6 +17,11 @@ pub enum Error {
         /// Remaining attempts reported by the card.
         tries_left: u8,
     },
+    /// PIN (key) authentication failed, and the key keeps no retry counter: SW `63 00` (max
+    /// tries 0 at INSTALL SECRET KEY, §5.10 byte 9; the attempt is not counted and never
+    /// blocks). Tries left are unknown/unlimited.
+    #[error("wrong PIN (the key has no retry counter)")]
+    WrongPinNoCounter,
     /// The PIN or key is blocked (SW `6983`).
     #[error("PIN blocked")]
     PinBlocked,

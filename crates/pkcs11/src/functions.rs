@@ -97,12 +97,34 @@ cryptoki_fn! {
                 std::mem::forget(old);
             }
         }
-        let module = Module::new(token::config::Config::from_env());
+        let config = token::config::Config::from_env();
+        report_config_errors(&config.errors);
+        let module = Module::new(config);
         let _ = module.prime_events();
         *g = Some(State { module, pid });
         POISONED.store(false, std::sync::atomic::Ordering::SeqCst);
         tracing::info!("initialised");
         Ok(())
+    }
+}
+
+/// Refused settings, each written once per process to stderr (an application that calls
+/// `C_Initialize` again does not repeat them), and logged.
+fn report_config_errors(errors: &[token::config::ConfigError]) {
+    static REPORTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut seen) = REPORTED.lock() else {
+        return;
+    };
+    for e in errors {
+        let m = e.to_string();
+        tracing::warn!(error = %m, "configuration setting refused");
+        if !seen.contains(&m) {
+            eprintln!("libepass2003_pkcs11: configuration: {m}");
+            if e.is_init_relevant() {
+                eprintln!("libepass2003_pkcs11: C_InitToken is refused until this is fixed");
+            }
+            seen.push(m);
+        }
     }
 }
 

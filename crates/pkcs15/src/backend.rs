@@ -141,6 +141,11 @@ pub struct CardFacts {
     pub atr: Vec<u8>,
 }
 
+/// The maximum tries [`InitParams`] accepts for either PIN. The card's counter nibble could hold
+/// 15; 10 is the vendor tools' upper bound (and the minidriver default); 0 means "no retry
+/// counter" (a wrong PIN answers `63 00` and is never counted).
+pub const MAX_TRIES_RANGE: std::ops::RangeInclusive<u8> = 0..=10;
+
 /// Parameters of `C_InitToken`-style initialisation (erase + create).
 #[derive(Clone)]
 pub struct InitParams<'a> {
@@ -150,9 +155,10 @@ pub struct InitParams<'a> {
     pub so_pin: &'a [u8],
     /// The user PIN, if set now (`C_InitToken` leaves it unset; the management tool sets both).
     pub user_pin: Option<&'a [u8]>,
-    /// Maximum tries of the user PIN (1..=15 on this card).
+    /// Maximum tries of the user PIN, in [`MAX_TRIES_RANGE`]; 0 = no retry counter (a wrong
+    /// PIN is never counted and never locks, `docs/protocol-notes.md`).
     pub user_max_tries: u8,
-    /// Maximum tries of the SO PIN.
+    /// Maximum tries of the SO PIN (PUK), in [`MAX_TRIES_RANGE`]; 0 = no retry counter.
     pub so_max_tries: u8,
     /// PIN policies and timeout to store on the token.
     pub user_pin_policy: PinPolicy,
@@ -330,6 +336,10 @@ pub enum BackendError {
         /// Tries left after this failure.
         tries_left: u8,
     },
+    /// Wrong PIN, and the PIN has no retry counter (max tries 0): nothing was counted, the
+    /// tries left are unlimited.
+    #[error("wrong PIN (no retry counter)")]
+    WrongPinNoCounter,
     /// The PIN is blocked.
     #[error("PIN blocked")]
     PinLocked,

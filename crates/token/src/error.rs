@@ -182,7 +182,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl From<BackendError> for Error {
     fn from(e: BackendError) -> Self {
         match e {
-            BackendError::WrongPin { .. } => Error::PinIncorrect,
+            BackendError::WrongPin { .. } | BackendError::WrongPinNoCounter => Error::PinIncorrect,
             BackendError::PinLocked => Error::PinLocked,
             BackendError::NotLoggedIn => Error::UserNotLoggedIn,
             BackendError::Removed => Error::DeviceRemoved,

@@ -127,9 +127,14 @@ impl PinCounter {
     pub fn wrong(&mut self, tries_left: u8) {
         self.tries_left = Some(tries_left);
     }
-    /// A successful verification resets the counter.
+    /// A wrong PIN was presented to a PIN without retry counter (`63 00`): nothing was counted.
+    pub fn uncounted(&mut self) {
+        self.tries_left = None;
+    }
+    /// A successful verification resets the counter (a PIN without counter, max 0, keeps
+    /// "unknown": no `CKF_*_PIN_*` counter flag ever applies to it).
     pub fn success(&mut self) {
-        self.tries_left = Some(self.max_tries.max(1));
+        self.tries_left = (self.max_tries > 0).then_some(self.max_tries);
     }
     /// The PIN is blocked.
     pub fn locked(&self) -> bool {
@@ -232,6 +237,21 @@ mod tests {
         assert!(c.locked());
         c.success();
         assert_eq!(c.user_flags(), 0);
+    }
+
+    /// Max tries 0 = no retry counter: success and `63 00` keep the tries unknown, no flags.
+    #[test]
+    fn counter_without_retry_counter() {
+        let mut c = PinCounter {
+            tries_left: None,
+            max_tries: 0,
+            initialized: true,
+        };
+        c.uncounted();
+        assert_eq!((c.user_flags(), c.so_flags(), c.locked()), (0, 0, false));
+        c.success();
+        assert_eq!(c.tries_left, None);
+        assert_eq!((c.user_flags(), c.locked()), (0, false));
     }
 
     #[test]

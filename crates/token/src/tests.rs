@@ -260,3 +260,56 @@ fn one_card_operation_per_signature() {
     t.close_session(1).unwrap();
     assert_eq!(t.login_state(), LoginState::Public);
 }
+
+/// C_InitToken refuses (CKR_ARGUMENTS_BAD, before any card access) while a setting it writes
+/// was refused, or the settings built in code are out of range; other settings do not matter.
+#[test]
+fn init_token_refuses_invalid_settings() {
+    let mock = || Mock {
+        c: Arc::new(Mutex::new(Counters::default())),
+        tries: 3,
+        lost: false,
+        logged_in: false,
+        timeout_minutes: 0,
+    };
+    let mut config = Config::default();
+    config.apply_file("user_pin_max_tries = 11\n");
+    assert_eq!(config.errors.len(), 1);
+    let c = mock().c.clone();
+    let mut t = Token::new(
+        Box::new(Mock {
+            c: c.clone(),
+            ..mock()
+        }),
+        config,
+    )
+    .unwrap();
+    assert!(matches!(
+        t.init_token(b"12345678", "x"),
+        Err(Error::ArgumentsBad(_))
+    ));
+    assert_eq!(c.lock().unwrap().login, 0, "the SO PIN was not even tried");
+    // Everything else works.
+    t.open_session(1, false).unwrap();
+    t.login(CKU_USER, b"1234").unwrap();
+
+    let config = Config {
+        init: crate::config::InitSettings {
+            so_max_tries: 11,
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let mut t = Token::new(Box::new(mock()), config).unwrap();
+    assert!(matches!(
+        t.init_token(b"12345678", "x"),
+        Err(Error::ArgumentsBad(_))
+    ));
+
+    // A refused setting that C_InitToken does not write does not block it.
+    let mut config = Config::default();
+    config.apply_file("pcsc = perhaps\nauth_timeout_secs = soon\n");
+    assert_eq!(config.errors.len(), 2);
+    let mut t = Token::new(Box::new(mock()), config).unwrap();
+    t.init_token(b"1234", "x").unwrap();
+}

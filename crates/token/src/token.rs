@@ -67,6 +67,8 @@ pub struct Token {
     pub(crate) login: LoginState,
     pub(crate) user_pin: PinCounter,
     pub(crate) so_pin: PinCounter,
+    /// The card's tries query was asked (or found unnecessary) since the token was opened.
+    counters_probed: bool,
     pub(crate) objects: Option<Vec<Entry>>,
     /// When the backend was opened (it read the directory then).
     opened: Instant,
@@ -93,6 +95,7 @@ impl Token {
             login: LoginState::Public,
             user_pin: PinCounter::default(),
             so_pin: PinCounter::default(),
+            counters_probed: false,
             objects: None,
             opened,
             sessions: HashMap::new(),
@@ -103,11 +106,13 @@ impl Token {
     }
 
     /// Learn what the directory says of both PINs (existence, maximum tries) without spending
-    /// APDUs on the card's tries query: a fresh process should reach its first signature
-    /// without it. The tries left stay unknown (no `CKF_*_PIN_*` counter flags) until a PIN is
-    /// presented: every login/`C_SetPIN` result updates them (`WrongPin { tries_left }`,
-    /// `PinLocked`, success), and `C_Login` on a PIN believed locked asks the card again.
+    /// APDUs on the card's tries query: opening a token costs no tries query. The tries left
+    /// are asked once, by the first [`Token::info`] ([`Token::probe_counters`]), for each PIN
+    /// whose tries no PIN result told yet; afterwards every login/`C_SetPIN` result updates
+    /// them (`WrongPin { tries_left }`, `PinLocked`, success), and `C_Login` on a PIN believed
+    /// locked asks the card again.
     pub(crate) fn refresh_counters(&mut self) {
+        self.counters_probed = false;
         if !self.desc.initialized {
             self.user_pin = PinCounter {
                 initialized: false,
@@ -124,6 +129,27 @@ impl Token {
         }
         if let Ok(s) = self.backend.pin_info(PinRole::So) {
             self.so_pin = PinCounter::from_status(&s);
+        }
+    }
+
+    /// Once per token open: ask the card's tries query (no try spent) for each initialised PIN
+    /// whose tries left are still unknown, so that `CK_TOKEN_INFO` of a fresh process shows
+    /// `CKF_*_PIN_LOCKED`/`FINAL_TRY`/`COUNT_LOW`. A PIN without retry counter (max 0) costs
+    /// no APDU (the backend knows there is nothing to ask). A failed query leaves "unknown".
+    fn probe_counters(&mut self) {
+        if self.counters_probed || !self.desc.initialized {
+            return;
+        }
+        self.counters_probed = true;
+        for role in [PinRole::User, PinRole::So] {
+            let c = *self.counter(role);
+            if !c.initialized || c.tries_left.is_some() {
+                continue;
+            }
+            match self.backend.pin_status(role) {
+                Ok(s) => *self.counter(role) = PinCounter::from_status(&s),
+                Err(e) => tracing::debug!(error = %e, "tries query failed"),
+            }
         }
     }
 
@@ -174,6 +200,7 @@ impl Token {
 
     /// `CK_TOKEN_INFO` data.
     pub fn info(&mut self) -> TokenInfo {
+        self.probe_counters();
         let mut flags = CKF_RNG;
         if self.desc.initialized {
             flags |= CKF_TOKEN_INITIALIZED | CKF_LOGIN_REQUIRED;
@@ -313,6 +340,10 @@ impl Token {
                     Error::PinIncorrect
                 })
             }
+            Err(BackendError::WrongPinNoCounter) => {
+                self.counter(role).uncounted();
+                Err(Error::PinIncorrect)
+            }
             Err(BackendError::PinLocked) => {
                 self.counter(role).wrong(0);
                 Err(Error::PinLocked)
@@ -405,7 +436,14 @@ impl Token {
         if self.desc.write_protected.is_some() && !self.desc.initialized {
             return Err(Error::TokenWriteProtected);
         }
-        check_pin(&self.config.init_so_policy, so_pin)?;
+        if let Some(e) = self.config.init_error() {
+            // Never initialise a token with a setting other than the one asked for.
+            tracing::warn!(error = %e, "C_InitToken refused: invalid configuration");
+            return Err(Error::ArgumentsBad(
+                "invalid C_InitToken configuration (see the message at C_Initialize)",
+            ));
+        }
+        check_pin(&self.config.init.so_pin_policy, so_pin)?;
         if self.desc.initialized && self.so_pin.initialized {
             // The current SO PIN authorises re-initialisation.
             if self.so_pin.locked() {
@@ -418,13 +456,16 @@ impl Token {
             label,
             so_pin,
             user_pin: None,
-            user_max_tries: self.config.init_max_tries,
-            so_max_tries: self.config.init_max_tries,
-            user_pin_policy: self.config.init_user_policy.clone(),
-            so_pin_policy: self.config.init_so_policy.clone(),
-            auth_timeout_minutes: self.config.init_auth_timeout_minutes,
+            user_max_tries: self.config.init.user_max_tries,
+            so_max_tries: self.config.init.so_max_tries,
+            user_pin_policy: self.config.init.user_pin_policy.clone(),
+            so_pin_policy: self.config.init.so_pin_policy.clone(),
+            auth_timeout_minutes: self.config.init.auth_timeout_minutes,
         };
-        self.backend.init_token(&params).map_err(|e| self.be(e))?;
+        self.backend.init_token(&params).map_err(|e| match e {
+            BackendError::InvalidInput(_) => Error::ArgumentsBad("C_InitToken settings"),
+            e => self.be(e),
+        })?;
         self.login = LoginState::Public;
         let _ = self.backend.logout();
         self.desc = self.backend.describe().map_err(|e| self.be(e))?;

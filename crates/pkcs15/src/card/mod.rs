@@ -59,6 +59,7 @@ impl From<epass2003::Error> for BackendError {
         use epass2003::Error as E;
         match e {
             E::WrongPin { tries_left } => BackendError::WrongPin { tries_left },
+            E::WrongPinNoCounter => BackendError::WrongPinNoCounter,
             E::PinBlocked => BackendError::PinLocked,
             E::SecurityStatus => BackendError::NotLoggedIn,
             E::Removed | E::CardReset => BackendError::Removed,
@@ -353,6 +354,19 @@ fn check_text(what: &str, s: &[u8], max: usize) -> Result<()> {
     Ok(())
 }
 
+/// A maximum-tries value for INSTALL SECRET KEY, or `InvalidInput` stating the range.
+fn check_max_tries(field: &str, n: u8) -> Result<u8> {
+    if crate::backend::MAX_TRIES_RANGE.contains(&n) {
+        Ok(n)
+    } else {
+        Err(BackendError::InvalidInput(format!(
+            "{field} = {n}: out of range, allowed {}..={} (0 = no retry counter)",
+            crate::backend::MAX_TRIES_RANGE.start(),
+            crate::backend::MAX_TRIES_RANGE.end()
+        )))
+    }
+}
+
 fn settings_policy(p: &settings::PinPolicy) -> PinPolicy {
     PinPolicy {
         min_len: p.min_len,
@@ -371,9 +385,10 @@ fn to_settings_policy(p: &PinPolicy) -> settings::PinPolicy {
     }
     // "Some letter" cannot be expressed by the settings record (it requires each class it
     // lists); it is not stored.
+    // Lengths as given: `TokenSettings::validate` refuses 0 or max < min (no silent fix).
     settings::PinPolicy {
-        min_len: p.min_len.max(1),
-        max_len: p.max_len.max(p.min_len.max(1)),
+        min_len: p.min_len,
+        max_len: p.max_len,
         required: CharClasses(required),
         allowed: if p.digits_only {
             CharClasses::DIGITS
@@ -1196,6 +1211,15 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             initialized,
             ..
         } = self.pin_info(role)?;
+        if max == 0 {
+            // No retry counter (9F00 byte 0): the card counts nothing, and its tries query
+            // would answer with a zero nibble that reads as "blocked". Nothing to ask.
+            return Ok(PinStatus {
+                tries_left: None,
+                max_tries: 0,
+                initialized,
+            });
+        }
         let kid = match role {
             PinRole::User => 1,
             PinRole::So => 2,
@@ -1305,13 +1329,13 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
 
     fn init_token(&mut self, p: &InitParams<'_>) -> Result<()> {
         check_text("label", p.label.as_bytes(), 32)?;
-        let user_max = p.user_max_tries.clamp(1, 15);
-        let so_max = p.so_max_tries.clamp(1, 15);
+        let user_max = check_max_tries("user_max_tries", p.user_max_tries)?;
+        let so_max = check_max_tries("so_max_tries", p.so_max_tries)?;
         let st = TokenSettings {
             auth_timeout_minutes: p.auth_timeout_minutes,
             user_pin: to_settings_policy(&p.user_pin_policy),
-            so_pin_min_len: p.so_pin_policy.min_len.max(1),
-            so_pin_max_len: p.so_pin_policy.max_len.max(p.so_pin_policy.min_len.max(1)),
+            so_pin_min_len: p.so_pin_policy.min_len,
+            so_pin_max_len: p.so_pin_policy.max_len,
             change_counter: 0,
         };
         st.validate()

@@ -147,6 +147,7 @@ fn dev(e: epass2003::Error) -> BackendError {
     use epass2003::Error as E;
     match e {
         E::WrongPin { tries_left } => BackendError::WrongPin { tries_left },
+        E::WrongPinNoCounter => BackendError::WrongPinNoCounter,
         E::PinBlocked => BackendError::PinLocked,
         E::SecurityStatus => BackendError::NotLoggedIn,
         E::Removed | E::CardReset => BackendError::Removed,
