@@ -251,7 +251,9 @@ fn keys(s: &mut CardSession<'_>, rsa_bits: u16) {
         .expect("import EC");
     let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
     let hash = Sha256::digest(b"imported EC key");
-    let sig = s.ecdsa_sign(0x2904, &hash).expect("ecdsa with imported key");
+    let sig = s
+        .ecdsa_sign(0x2904, &hash)
+        .expect("ecdsa with imported key");
     vk.verify_prehash(&hash, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
         .expect("ECDSA with the imported key verifies");
 }
