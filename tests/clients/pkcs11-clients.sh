@@ -2,7 +2,7 @@
 # Real PKCS#11 consumers against OUR module (target/release/libepass2003_pkcs11.so) on the
 # embedded emulated token (EPASS2003_EMULATOR=FILE, in-process: no pcscd involved):
 #   pkcs11-tool (init, keygen, --test, --test-threads), NSS (modutil -add, certutil -L -h all,
-#   pk12util -i of a PFX into the token), GnuTLS (gnutls-cli TLS 1.3 and TLS 1.2 with client
+#   pk12util -i of an RSA and of an EC P-256 PFX into the token), GnuTLS (gnutls-cli TLS 1.3 and TLS 1.2 with client
 #   certificate authentication, key on the token, against `openssl s_server -Verify 1`).
 #
 # Expects $WORK (ci/lib/common.sh). Prints one line per check and "N passed, M failed".
@@ -122,5 +122,42 @@ pfx_sign() {
     openssl dgst -sha256 -verify <(openssl x509 -in "$D/pfx.crt" -pubkey -noout) -signature "$D/pfx.sig" "$D/data"
 }
 check "the key imported from the PFX signs on the token" pfx_sign
+
+# An EC P-256 PFX: pk12util -i imports the private key through C_CreateObject (CKK_EC,
+# CKA_VALUE = d; the card's EC import APDU is an inference, docs/protocol-notes.md).
+nss_ec() {
+    local db="$D/nssdb"
+    openssl ecparam -genkey -name prime256v1 -noout -out "$D/ec.key" &&
+    openssl req -x509 -new -key "$D/ec.key" -out "$D/ec.crt" -days 2 \
+        -subj "/CN=EC PFX User/UID=ec-pfx-user" &&
+    openssl pkcs12 -export -inkey "$D/ec.key" -in "$D/ec.crt" -name "ec pfx user" \
+        -passout pass:pfxpass -out "$D/ec.p12" &&
+    pk12util -i "$D/ec.p12" -d "sql:$db" -h "$LABEL" -W pfxpass -k "$D/token.pw" &&
+    certutil -L -d "sql:$db" -h all | tee "$D/certutil-ec.txt" &&
+    grep -q "client test:ec pfx user" "$D/certutil-ec.txt" &&
+    shows "ec pfx user" certutil -K -d "sql:$db" -h "$LABEL" -f "$D/token.pw"
+}
+check "NSS pk12util -i of an EC P-256 PFX into the token" nss_ec
+
+# The imported EC key signs on the card (ECDSA-SHA256, verified with openssl against the PFX
+# certificate), and its usage is what NSS asked for: sign, never decrypt.
+ec_pfx_sign() {
+    local id
+    id=$(p11 --list-objects --type cert 2>/dev/null | awk '/label: *ec pfx user/ {f=1} f && /ID:/ {print $2; exit}')
+    [ -n "$id" ] || { p11 --list-objects; echo "no certificate labelled 'ec pfx user'"; return 1; }
+    p11 --login --pin "$PIN" --list-objects --type privkey > "$D/ec-privkeys.txt" 2>&1
+    # the object block (header to the next header) whose ID is the certificate's
+    awk -v id="$id" '/^Private Key Object/ {if (hit) print blk; blk=""; hit=0}
+        {blk=blk $0 "\n"} /ID:/ && $2==id {hit=1} END {if (hit) print blk}' \
+        "$D/ec-privkeys.txt" > "$D/ec-privkey.txt"
+    cat "$D/ec-privkey.txt"
+    grep -q "EC" "$D/ec-privkey.txt" || { echo "no EC private key with the certificate's ID $id"; return 1; }
+    grep -q "Usage:.*sign" "$D/ec-privkey.txt" || { echo "imported EC key has no sign usage"; return 1; }
+    if grep -q "Usage:.*decrypt" "$D/ec-privkey.txt"; then echo "EC key reports decrypt"; return 1; fi
+    p11 --login --pin "$PIN" --sign --id "$id" --mechanism ECDSA-SHA256 --signature-format openssl \
+        -i "$D/data" -o "$D/ec.sig" &&
+    openssl dgst -sha256 -verify <(openssl x509 -in "$D/ec.crt" -pubkey -noout) -signature "$D/ec.sig" "$D/data"
+}
+check "the EC key imported from the PFX signs on the token (ECDSA-SHA256)" ec_pfx_sign
 
 check_summary

@@ -25,14 +25,15 @@
 //!   requirement of `8x/9x/Ax/Bx` is met by every wrapped command (and by all commands in plain
 //!   mode). DELETE uses the file's byte 3, CREATE the parent DF's byte 1, LIST FILES byte 0,
 //!   APPEND RECORD byte 2, GENERATE the UPDATE byte (1) of both key EFs, 80 E7 byte 1 of the
-//!   private EF, READ PUBLIC KEY byte 0, PSO byte 2 (CRYPTO) of the private EF.
+//!   private EF (RSA or EC), READ PUBLIC KEY byte 0, PSO byte 2 (CRYPTO) of the private EF.
 //! * Files: FCP inner TLVs over 124 bytes are refused (`6A 80`) so the FCI stays < 128 bytes;
 //!   transparent EFs up to 0x7FFF bytes; FCP without tag 86 gets ACs `90`×8; SELECT P2=04
 //!   returns the same TLVs under `62`; SFI addressing is not supported (`6A 86`); DELETE of the
 //!   current DF itself (not the MF) is allowed and makes the parent current; a DF name must be
 //!   unique in the card (`6A 8A`). At most 254 records.
 //! * Keys: GENERATE RSA 512..=2048 in steps of 32, e = 65537, FDB must match (`69 81`);
-//!   RSA key material is kept as n, e, d (no CRT) and PSO uses d alone; MSE needs FDB 11 + alg 84
+//!   RSA key material is kept as n, e, d (no CRT) and PSO uses d alone; EC import (inferred,
+//!   not captured): `80 E7 02` point `04 X Y` / `80 E7 03` d (32 bytes) into an FDB 13 EF; MSE needs FDB 11 + alg 84
 //!   or FDB 13 + alg 91/92 (`6A 80` otherwise, `6A 88` if the FID is absent); PSO without a
 //!   suitable MSE `6A 88`; PSO RSA input longer than the modulus `67 00`; ECDSA input shorter
 //!   than 32 bytes is left-padded (same integer), longer is truncated to its leftmost 32 bytes.
@@ -1440,8 +1441,18 @@ impl Card {
         }
     }
 
-    /// WRITE KEY COMPONENT `80 E7 02|03 00 FID value`: RSA n (02) or d (03) into an RSA
-    /// private-key EF (FDB 11). The key is usable once both are present; e is not needed.
+    /// WRITE KEY COMPONENT `80 E7 02|03 00 FID value` into a private-key EF of the current DF.
+    ///
+    /// * RSA EF (FDB 11, protocol §5.16): 02 = n, 03 = d (big-endian, leading zeros ignored).
+    ///   The key is usable once both are present; e is not needed.
+    /// * EC EF (FDB 13). **Inference, not captured from a real card** (OpenSC never imports EC
+    ///   keys, §5.21; see `docs/protocol-notes.md`): the same component numbers by meaning,
+    ///   02 = public part (the P-256 point `04 ‖ X ‖ Y`, 65 bytes), 03 = private part (the scalar
+    ///   d, exactly 32 bytes big-endian). A wrong length is `67 00`; a point off the curve or
+    ///   d outside `1..n-1` is `6A 80`. Writing the point starts a new key (a previous d is
+    ///   forgotten); the card does not check that d matches the point (the host does).
+    ///
+    /// Other FDBs `69 81`; the EF's UPDATE AC (byte 1) gates both forms (`69 82`).
     fn write_key_component(&mut self, c: &Command) -> Response {
         if c.data.len() < 3 {
             return sw(0x6700);
@@ -1450,29 +1461,55 @@ impl Card {
             return sw(0x6A86);
         }
         let fid = u16::from_be_bytes([c.data[0], c.data[1]]);
-        let value = strip_zeros(&c.data[2..]);
-        if value.is_empty() || value.len() > 256 {
-            return sw(0x6A80);
-        }
+        let raw = &c.data[2..];
         let (level, smok) = (self.vol.level, self.sm_ok);
         let Some(f) = self.cur_df_mut().and_then(|d| d.child_mut(fid)) else {
             return sw(0x6A82);
         };
-        if f.fdb != fdb::RSA_PRIV {
+        if f.fdb != fdb::RSA_PRIV && f.fdb != fdb::EC_PRIV {
             return sw(0x6981);
         }
         if !ac_satisfied(f.acs[1], level, smok) {
             return sw(0x6982);
         }
+        let is_ec = f.fdb == fdb::EC_PRIV;
         let FileKind::Key { material, .. } = &mut f.kind else {
             return sw(0x6981);
         };
-        material.ec_d = None;
-        material.ec_xy = None;
-        if c.p1 == 0x02 {
-            material.n = Some(value);
+        if is_ec {
+            if c.p1 == 0x02 {
+                if raw.len() != 65 {
+                    return sw(0x6700);
+                }
+                if raw[0] != 0x04 || p256::PublicKey::from_sec1_bytes(raw).is_err() {
+                    return sw(0x6A80);
+                }
+                material.ec_xy = Some(raw[1..].to_vec());
+                material.ec_d = None;
+            } else {
+                if raw.len() != 32 {
+                    return sw(0x6700);
+                }
+                if p256::SecretKey::from_slice(raw).is_err() {
+                    return sw(0x6A80);
+                }
+                material.ec_d = Some(SecretBytes(raw.to_vec()));
+            }
+            material.n = None;
+            material.e = None;
+            material.d = None;
         } else {
-            material.d = Some(SecretBytes(value));
+            let value = strip_zeros(raw);
+            if value.is_empty() || value.len() > 256 {
+                return sw(0x6A80);
+            }
+            material.ec_d = None;
+            material.ec_xy = None;
+            if c.p1 == 0x02 {
+                material.n = Some(value);
+            } else {
+                material.d = Some(SecretBytes(value));
+            }
         }
         self.dirty = true;
         sw(SW_OK)

@@ -818,3 +818,133 @@ fn latency_hook_and_interrupted_erase_can_be_repeated() {
     );
     assert_eq!(host.select(&mut card, 0x3F00).1, 0x6A82);
 }
+
+/// EC private-key import `80 E7 02|03` into an FDB 13 EF (an inferred APDU, see
+/// `docs/protocol-notes.md`): point then d, then MSE B6 + PSO 9E9A signs like a generated key,
+/// also after a state-file round trip. Wrong EF type, bad lengths, bad values and the EF's
+/// UPDATE AC are refused.
+#[test]
+fn ec_import_point_and_d_then_sign_and_persist() {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use rand::SeedableRng;
+    use sha2::{Digest, Sha256};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let sk = p256::SecretKey::random(&mut rng);
+    let point = sk.public_key().to_encoded_point(false).as_bytes().to_vec();
+    let d = sk.to_bytes().to_vec();
+    let with_fid = |fid: [u8; 2], v: &[u8]| {
+        let mut x = fid.to_vec();
+        x.extend_from_slice(v);
+        x
+    };
+    let (mut card, mut host) = personalised(Variant::Aes);
+    select_path(&mut host, &mut card, &[0x3F00, 0x5015]);
+    // index 4: an EC private EF whose UPDATE AC needs the user PIN (as our PKCS#15 layer writes).
+    let pv = h("62 16 82 02 13 00 83 02 29 80 85 02 01 00 86 08 FF 96 90 96 FF FF FF FF");
+    assert_eq!(host.cmd(&mut card, 0, 0xE0, 0, 0, &pv, None).1, 0x9000);
+    let (_, pb) = key_file_fcps(4, None);
+    assert_eq!(host.cmd(&mut card, 0, 0xE0, 0, 0, &pb, None).1, 0x9000);
+    let fid = [0x29, 0x80];
+    let e7 = |host: &mut Host, card: &mut Card, p1: u8, data: &[u8]| {
+        host.cmd(card, 0x80, 0xE7, p1, 0x00, data, None).1
+    };
+    // access condition: no user PIN yet
+    assert_eq!(
+        e7(&mut host, &mut card, 0x02, &with_fid(fid, &point)),
+        0x6982
+    );
+    assert_eq!(e7(&mut host, &mut card, 0x03, &with_fid(fid, &d)), 0x6982);
+    assert_eq!(host.verify_pin(&mut card, 1, b"123456"), 0x9000);
+    // wrong EF type: the EC public-key EF, and a missing EF
+    assert_eq!(
+        e7(&mut host, &mut card, 0x02, &with_fid([0x30, 0x80], &point)),
+        0x6981
+    );
+    assert_eq!(
+        e7(&mut host, &mut card, 0x03, &with_fid([0x29, 0xA0], &d)),
+        0x6A82
+    );
+    // bad lengths
+    assert_eq!(
+        e7(&mut host, &mut card, 0x02, &with_fid(fid, &point[1..])),
+        0x6700
+    );
+    assert_eq!(
+        e7(&mut host, &mut card, 0x03, &with_fid(fid, &d[1..])),
+        0x6700
+    );
+    assert_eq!(e7(&mut host, &mut card, 0x03, &[0x29]), 0x6700);
+    // bad values: compressed-point prefix, point off the curve, d = 0, d = n
+    let mut p2 = point.clone();
+    p2[0] = 0x02;
+    assert_eq!(e7(&mut host, &mut card, 0x02, &with_fid(fid, &p2)), 0x6A80);
+    let mut p3 = point.clone();
+    p3[64] ^= 1;
+    assert_eq!(e7(&mut host, &mut card, 0x02, &with_fid(fid, &p3)), 0x6A80);
+    assert_eq!(
+        e7(&mut host, &mut card, 0x03, &with_fid(fid, &[0; 32])),
+        0x6A80
+    );
+    let order = h("FFFFFFFF 00000000 FFFFFFFF FFFFFFFF BCE6FAAD A7179E84 F3B9CAC2 FC632551");
+    assert_eq!(
+        e7(&mut host, &mut card, 0x03, &with_fid(fid, &order)),
+        0x6A80
+    );
+    // unknown component
+    assert_eq!(e7(&mut host, &mut card, 0x04, &with_fid(fid, &d)), 0x6A86);
+    // the key is not usable before d is written
+    let mse = h("80 01 92 81 02 29 80");
+    assert_eq!(
+        e7(&mut host, &mut card, 0x02, &with_fid(fid, &point)),
+        0x9000
+    );
+    assert_eq!(
+        host.cmd(&mut card, 0, 0x22, 0x41, 0xB6, &mse, None).1,
+        0x9000
+    );
+    let hash = Sha256::digest(b"imported");
+    assert_eq!(
+        host.cmd(&mut card, 0, 0x2A, 0x9E, 0x9A, &hash, Some(0)).1,
+        0x6A88
+    );
+    assert_eq!(e7(&mut host, &mut card, 0x03, &with_fid(fid, &d)), 0x9000);
+    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("point");
+    let (sig, sw) = host.cmd(&mut card, 0, 0x2A, 0x9E, 0x9A, &hash, Some(0));
+    assert_eq!((sig.len(), sw), (64, 0x9000));
+    vk.verify_prehash(
+        &hash,
+        &p256::ecdsa::Signature::from_slice(&sig).expect("sig"),
+    )
+    .expect("ECDSA with the imported key verifies");
+    // an RSA MSE on the EC EF is refused
+    assert_eq!(
+        host.cmd(
+            &mut card,
+            0,
+            0x22,
+            0x41,
+            0xB8,
+            &h("80 01 84 81 02 29 80"),
+            None
+        )
+        .1,
+        0x6A80
+    );
+    // persisted in the state file
+    let bytes = card.to_state_bytes();
+    let mut card2 = Card::from_state_bytes(&bytes).expect("load");
+    let mut host2 = Host::open(&mut card2, default_keys(), default_keys());
+    select_path(&mut host2, &mut card2, &[0x3F00, 0x5015]);
+    assert_eq!(
+        host2.cmd(&mut card2, 0, 0x22, 0x41, 0xB6, &mse, None).1,
+        0x9000
+    );
+    let (sig, sw) = host2.cmd(&mut card2, 0, 0x2A, 0x9E, 0x9A, &hash, Some(0));
+    assert_eq!(sw, 0x9000);
+    vk.verify_prehash(
+        &hash,
+        &p256::ecdsa::Signature::from_slice(&sig).expect("sig"),
+    )
+    .expect("verifies after reload");
+}

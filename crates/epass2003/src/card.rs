@@ -696,11 +696,36 @@ impl CardSession<'_> {
     }
 
     /// Import an RSA private key (§5.16): writes n then d (no e, no CRT) into an already
-    /// created private-key EF. EC private-key import is **not supported**: the protocol has no
-    /// documented APDU for it (OpenSC's store_key rejects non-RSA keys, §5.16, §5.21).
+    /// created private-key EF.
     pub fn import_rsa_key(&mut self, priv_fid: u16, n: &[u8], d: &[u8]) -> Result<()> {
         self.write_rsa_component(0x02, priv_fid, n)?;
         self.write_rsa_component(0x03, priv_fid, d)
+    }
+
+    /// Import an EC P-256 private key into an already created EC private-key EF (FDB 13):
+    /// `80 E7 02` with the uncompressed point `04 ‖ X ‖ Y` (65 bytes), then `80 E7 03` with
+    /// the scalar d (32 bytes, big-endian).
+    ///
+    /// **Inferred APDU, not captured from a real card**: the protocol documents no EC import
+    /// (OpenSC never imports EC keys, §5.21); this is WRITE KEY COMPONENT by analogy with RSA
+    /// (02 = public part, 03 = private part), as the emulator implements it
+    /// (`docs/protocol-notes.md`). Lengths are checked here; that d matches the point is the
+    /// caller's check.
+    pub fn import_ec_key(&mut self, priv_fid: u16, d: &[u8], point: &[u8]) -> Result<()> {
+        if d.len() != 32 {
+            return Err(Error::InvalidArgument(format!(
+                "EC private scalar of {} bytes, expected 32",
+                d.len()
+            )));
+        }
+        if point.len() != 65 || point[0] != 0x04 {
+            return Err(Error::InvalidArgument(
+                "EC point must be uncompressed (04 ‖ X ‖ Y, 65 bytes)".into(),
+            ));
+        }
+        self.exec(&cmd::write_key_component(0x02, priv_fid, point))?;
+        self.exec(&cmd::write_key_component(0x03, priv_fid, d))
+            .map(|_| ())
     }
 
     /// MANAGE SECURITY ENVIRONMENT SET (§5.17).

@@ -210,7 +210,9 @@ pub fn read_public_key(rsa_bits: Option<u16>, pub_fid: u16) -> Command {
         _ => c.expecting_response(),
     }
 }
-/// WRITE RSA KEY COMPONENT `80 E7 comp 00 Lc FID value` (§5.16): comp 02 = n, 03 = d.
+/// WRITE KEY COMPONENT `80 E7 comp 00 Lc FID value` (§5.16): into an RSA private-key EF,
+/// comp 02 = n, 03 = d; into an EC private-key EF (FDB 13; inferred, not captured from a real
+/// card, see `docs/protocol-notes.md`), comp 02 = the point `04 ‖ X ‖ Y`, 03 = d (32 bytes).
 pub fn write_key_component(comp: u8, priv_fid: u16, value: &[u8]) -> Command {
     let mut d = Zeroizing::new(hook_fid(priv_fid).to_be_bytes().to_vec());
     d.extend_from_slice(value);

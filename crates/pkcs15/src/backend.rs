@@ -211,8 +211,11 @@ pub enum KeyType {
 pub struct KeyUsage {
     /// Sign (incl. sign-recover / non-repudiation).
     pub sign: bool,
-    /// Decrypt / unwrap.
+    /// Decrypt (PKCS#15 `decrypt`, `CKA_DECRYPT`).
     pub decrypt: bool,
+    /// Unwrap (PKCS#15 `unwrap`, `CKA_UNWRAP`). OpenSC writes it beside `decrypt` for
+    /// `--key-usage decrypt`.
+    pub unwrap: bool,
     /// Verify (public keys).
     pub verify: bool,
     /// Encrypt / wrap (public keys).
@@ -264,7 +267,7 @@ pub struct KeyGenSpec {
     pub usage: KeyUsage,
 }
 
-/// A private key to write to the card. RSA only: the ePass2003 has no EC import command.
+/// An RSA private key to write to the card.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RsaKeyImport {
     /// Modulus, big-endian.
@@ -288,6 +291,67 @@ impl fmt::Debug for RsaKeyImport {
             .field("label", &self.label)
             .field("id", &hex::encode(&self.id))
             .finish_non_exhaustive()
+    }
+}
+
+/// An EC P-256 private key to write to the card. `d` is zeroized when the value is dropped.
+///
+/// The ePass2003's EC import APDU is not documented; this project's choice (an inference) is in
+/// `docs/protocol-notes.md`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EcKeyImport {
+    /// The private scalar, 32 bytes big-endian (secret).
+    pub d: [u8; 32],
+    /// The public point, uncompressed: `04 ‖ X ‖ Y` (65 bytes). Must equal d·G.
+    pub point: Vec<u8>,
+    /// Label.
+    pub label: String,
+    /// Identifier.
+    pub id: Vec<u8>,
+    /// Usage (an EC key has no decrypt or unwrap).
+    pub usage: KeyUsage,
+}
+
+impl Drop for EcKeyImport {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.d);
+    }
+}
+
+impl fmt::Debug for EcKeyImport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EcKeyImport")
+            .field("point", &hex::encode(&self.point))
+            .field("label", &self.label)
+            .field("id", &hex::encode(&self.id))
+            .field("usage", &self.usage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EcKeyImport {
+    /// Checks, without any APDU, that d is in `1..n-1`, that the point is uncompressed and
+    /// equals d·G, and that the usage has no decrypt/unwrap. A mismatch is `InvalidInput`.
+    pub fn validate(&self) -> Result<()> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let sk = p256::SecretKey::from_slice(&self.d)
+            .map_err(|_| BackendError::InvalidInput("EC private key out of range".into()))?;
+        if self.point.len() != 65 || self.point.first() != Some(&0x04) {
+            return Err(BackendError::InvalidInput(
+                "EC point must be uncompressed (65 bytes)".into(),
+            ));
+        }
+        if sk.public_key().to_encoded_point(false).as_bytes() != self.point.as_slice() {
+            return Err(BackendError::InvalidInput(
+                "EC public point does not match the private key".into(),
+            ));
+        }
+        if self.usage.decrypt || self.usage.unwrap || self.usage.encrypt {
+            return Err(BackendError::InvalidInput(
+                "an EC key cannot decrypt or unwrap".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -415,6 +479,12 @@ pub trait TokenBackend: Send {
     fn generate_key_pair(&mut self, spec: &KeyGenSpec) -> Result<(ObjectMeta, ObjectMeta)>;
     /// Import an RSA private key (and its public half).
     fn import_rsa_key(&mut self, key: &RsaKeyImport) -> Result<ObjectMeta>;
+    /// Import an EC P-256 private key (and its public half). Implementations validate the key
+    /// ([`EcKeyImport::validate`]) before any APDU. Default: `NotSupported`.
+    fn import_ec_key(&mut self, key: &EcKeyImport) -> Result<ObjectMeta> {
+        let _ = key;
+        Err(BackendError::NotSupported("EC private-key import".into()))
+    }
     /// Store a certificate, public key or data object.
     fn create_object(&mut self, object: &NewObject) -> Result<ObjectMeta>;
     /// Delete an object (unlisted first, then its file deleted).

@@ -167,6 +167,7 @@ fn objects_paired_by_the_documented_rules() {
             KeyUsage {
                 sign: true,
                 decrypt: true,
+                unwrap: true,
                 ..KeyUsage::default()
             }
         );

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 
 use common::*;
 use pkcs15::backend::{
-    BackendError, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind, ObjectMeta, PinRole,
-    TokenBackend,
+    BackendError, EcKeyImport, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind, ObjectMeta,
+    PinRole, TokenBackend,
 };
 use rsa::pkcs8::DecodePublicKey;
 
@@ -381,4 +381,43 @@ fn pull_while_editing_a_large_directory() {
     let objs = t2.objects().unwrap();
     assert_eq!(objs.len(), 2);
     check_complete(&mut t2, &objs);
+}
+
+fn ec_key(label: &str) -> EcKeyImport {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use rand::SeedableRng;
+    let sk = p256::SecretKey::random(&mut rand::rngs::StdRng::seed_from_u64(99));
+    EcKeyImport {
+        d: sk.to_bytes().into(),
+        point: sk.public_key().to_encoded_point(false).as_bytes().to_vec(),
+        label: label.into(),
+        id: vec![0xE7],
+        usage: KeyUsage {
+            sign: true,
+            ..KeyUsage::default()
+        },
+    }
+}
+
+/// EC import (`80 E7`, inferred APDU): the private key is listed only once its EF holds the
+/// whole key (check_complete signs with every listed private key), the public key only after
+/// its file is complete; at no pull point is a listed key unusable.
+#[test]
+fn pull_during_ec_key_import() {
+    let base = base_card();
+    let before = current(&mut open(&base, None));
+    let mut with_priv = before.clone();
+    with_priv.insert(entry(ObjectKind::PrivateKey, "imported", &[0xE7]));
+    let mut after = with_priv.clone();
+    after.insert(entry(ObjectKind::PublicKey, "imported", &[0xE7]));
+    let key = ec_key("imported");
+    let n = pull_everywhere(
+        &base,
+        "import EC key",
+        |t| t.import_ec_key(&key).map(|_| ()),
+        |s| *s == before || *s == with_priv || *s == after,
+        |t| current(t).is_superset(&after),
+    );
+    assert!(n > 5, "import took {n} APDUs");
+    println!("import EC key: {n} APDUs");
 }

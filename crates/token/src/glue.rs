@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use epass2003::transport::Transport;
 use epass2003::Connection;
 use pkcs15::backend::{
-    BackendError, CardFacts, InitParams, KeyGenSpec, NewObject, ObjectMeta, ObjectRef, PinRole,
-    PinStatus, RsaKeyImport, TokenBackend, TokenDescription,
+    BackendError, CardFacts, EcKeyImport, InitParams, KeyGenSpec, NewObject, ObjectMeta, ObjectRef,
+    PinRole, PinStatus, RsaKeyImport, TokenBackend, TokenDescription,
 };
 use pkcs15::card::{Epass2003Token, OpenOptions};
 use pkcs15::espk::{EspkOptions, EspkToken};
@@ -109,6 +109,7 @@ impl TokenBackend for Layout {
         fn read_value(&mut self, object: ObjectRef) -> Vec<u8>;
         fn generate_key_pair(&mut self, spec: &KeyGenSpec) -> (ObjectMeta, ObjectMeta);
         fn import_rsa_key(&mut self, key: &RsaKeyImport) -> ObjectMeta;
+        fn import_ec_key(&mut self, key: &EcKeyImport) -> ObjectMeta;
         fn create_object(&mut self, object: &NewObject) -> ObjectMeta;
         fn delete_object(&mut self, object: ObjectRef) -> ();
         fn rsa_raw(&mut self, key: ObjectRef, block: &[u8]) -> Vec<u8>;

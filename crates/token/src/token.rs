@@ -14,12 +14,16 @@ use cryptoki_sys::*;
 use digest::DynDigest;
 use pkcs15::backend::{
     BackendError, InitParams, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind, ObjectMeta,
-    PinRole, RsaKeyImport, TokenBackend, TokenDescription,
+    PinRole, TokenBackend, TokenDescription,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
+
+#[path = "import.rs"]
+mod import;
+pub use import::{KeyImport, PrivateKeyMaterial};
 
 /// Monotonic handle source: session and object handles are never reused, not even across
 /// `C_Finalize` / `C_Initialize` in one process (the counter is process-wide).
@@ -684,7 +688,7 @@ impl Token {
             (ObjectKind::PrivateKey, CKA_EXTRACTABLE) => Value(b(false)),
             (ObjectKind::PrivateKey, CKA_SIGN) => Value(b(m.usage.sign)),
             (ObjectKind::PrivateKey, CKA_DECRYPT) => Value(b(m.usage.decrypt)),
-            (ObjectKind::PrivateKey, CKA_UNWRAP) => Value(b(m.usage.decrypt)),
+            (ObjectKind::PrivateKey, CKA_UNWRAP) => Value(b(m.usage.unwrap)),
             (
                 ObjectKind::PrivateKey,
                 CKA_SIGN_RECOVER | CKA_WRAP_WITH_TRUSTED | CKA_ALWAYS_AUTHENTICATE,
@@ -941,33 +945,8 @@ impl Token {
                     .map_err(|e| self.be(e))?
             }
             CKO_PRIVATE_KEY => {
-                if t.ulong(CKA_KEY_TYPE)?.ok_or(Error::TemplateIncomplete)? != CKK_RSA {
-                    return Err(Error::AttributeValueInvalid);
-                }
-                check_bool(t, CKA_EXTRACTABLE, false)?;
-                check_bool(t, CKA_SENSITIVE, true)?;
-                let key = RsaKeyImport {
-                    n: t.bytes(CKA_MODULUS).ok_or(Error::TemplateIncomplete)?,
-                    e: t.bytes(CKA_PUBLIC_EXPONENT)
-                        .ok_or(Error::TemplateIncomplete)?,
-                    d: t.bytes(CKA_PRIVATE_EXPONENT)
-                        .ok_or(Error::TemplateIncomplete)?,
-                    label,
-                    id,
-                    usage: KeyUsage {
-                        sign: t.bool(CKA_SIGN)?.unwrap_or(true),
-                        decrypt: t.bool(CKA_DECRYPT)?.unwrap_or(true),
-                        ..KeyUsage::default()
-                    },
-                };
-                let r = self.backend.import_rsa_key(&key);
-                let mut d = key.d;
-                zeroize::Zeroize::zeroize(&mut d);
-                let meta = r.map_err(|e| self.be(e))?;
-                // The backend also wrote the public half; re-list to pick it up.
-                let handle = self.add_entry(handles, meta);
-                self.relist(handles)?;
-                return Ok(handle);
+                let key = KeyImport::from_template(t, label, id)?;
+                return self.import_private_key(handles, h, &key);
             }
             _ => return Err(Error::AttributeValueInvalid),
         };
@@ -1145,6 +1124,10 @@ impl Token {
             usage: KeyUsage {
                 sign: private.bool(CKA_SIGN)?.unwrap_or(true),
                 decrypt: private.bool(CKA_DECRYPT)?.unwrap_or(rsa) && rsa,
+                unwrap: private
+                    .bool(CKA_UNWRAP)?
+                    .unwrap_or(private.bool(CKA_DECRYPT)?.unwrap_or(rsa))
+                    && rsa,
                 derive: false,
                 ..KeyUsage::default()
             },

@@ -256,3 +256,136 @@ fn public_key_created_after_import_is_not_duplicated() {
     assert_ne!(other, existing[0]);
     assert_eq!(pubs_with(0x13), vec![other]);
 }
+
+/// The management tool's path: `Token::import_private_key` with a typed EC P-256 key and a
+/// usage; the usage is reported, re-read by a fresh module, and enforced.
+#[test]
+fn typed_ec_import_usage_is_recorded_and_enforced() {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use token::token::{KeyImport, PrivateKeyMaterial};
+    let card = personalised();
+    let sk = p256::SecretKey::random(&mut rand::thread_rng());
+    let point = sk.public_key().to_encoded_point(false).as_bytes().to_vec();
+    let import = |usage: KeyUsage, id: u8, point: Vec<u8>| KeyImport {
+        material: PrivateKeyMaterial::EcP256 {
+            d: zeroize::Zeroizing::new(sk.to_bytes().into()),
+            point,
+        },
+        label: format!("ec {id}"),
+        id: vec![id],
+        usage,
+    };
+    let derive_only = KeyUsage {
+        derive: true,
+        ..KeyUsage::default()
+    };
+    let sign_only = KeyUsage {
+        sign: true,
+        ..KeyUsage::default()
+    };
+    let (k_derive, k_sign) = {
+        let m = module(&card);
+        let slot = m.slot_list(true).unwrap()[0];
+        let ro = m.open_session(slot, CKF_SERIAL_SESSION).unwrap();
+        let h = m
+            .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+            .unwrap();
+        // not logged in
+        let r = m.with_session(h, |t, hs| {
+            t.import_private_key(hs, h, &import(sign_only, 1, point.clone()))
+        });
+        assert_eq!(r.unwrap_err(), token::Error::UserNotLoggedIn);
+        m.with_session(h, |t, _| t.login(CKU_USER, b"123456"))
+            .unwrap();
+        // read-only session
+        let r = m.with_session(ro, |t, hs| {
+            t.import_private_key(hs, ro, &import(sign_only, 1, point.clone()))
+        });
+        assert_eq!(r.unwrap_err(), token::Error::SessionReadOnly);
+        // a point that is not d·G, and decrypt on an EC key
+        let mut wrong = point.clone();
+        wrong[64] ^= 1;
+        let r = m.with_session(h, |t, hs| {
+            t.import_private_key(hs, h, &import(sign_only, 1, wrong))
+        });
+        assert_eq!(r.unwrap_err(), token::Error::TemplateInconsistent);
+        let mut dec = sign_only;
+        dec.decrypt = true;
+        let r = m.with_session(h, |t, hs| {
+            t.import_private_key(hs, h, &import(dec, 1, point.clone()))
+        });
+        assert_eq!(r.unwrap_err(), token::Error::TemplateInconsistent);
+        let kd = m
+            .with_session(h, |t, hs| {
+                t.import_private_key(hs, h, &import(derive_only, 1, point.clone()))
+            })
+            .unwrap();
+        let ks = m
+            .with_session(h, |t, hs| {
+                t.import_private_key(hs, h, &import(sign_only, 2, point.clone()))
+            })
+            .unwrap();
+        (kd, ks)
+    };
+    let _ = (k_derive, k_sign);
+    // A fresh module re-reads the usage from the card.
+    let m = module(&card);
+    let slot = m.slot_list(true).unwrap()[0];
+    let h = m.open_session(slot, CKF_SERIAL_SESSION).unwrap();
+    m.with_session(h, |t, _| t.login(CKU_USER, b"123456"))
+        .unwrap();
+    let find = |id: u8| {
+        let tpl = Template(vec![
+            (
+                CKA_CLASS,
+                (CKO_PRIVATE_KEY as CK_ULONG).to_ne_bytes().to_vec(),
+            ),
+            (CKA_ID, vec![id]),
+        ]);
+        let keys = m.with_session(h, |t, hs| t.find(hs, &tpl)).unwrap();
+        assert_eq!(keys.len(), 1, "one key with id {id}");
+        keys[0]
+    };
+    let attrs = |k| {
+        m.with_session(h, |t, hs| {
+            t.get_attributes(hs, k, &[CKA_SIGN, CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE])
+        })
+        .unwrap()
+    };
+    use token::attr::AttrValue::Value;
+    let (t, f) = (vec![CK_TRUE], vec![CK_FALSE]);
+    let kd = find(1);
+    assert_eq!(
+        attrs(kd),
+        vec![
+            Value(f.clone()),
+            Value(f.clone()),
+            Value(f.clone()),
+            Value(t.clone())
+        ]
+    );
+    let ks = find(2);
+    assert_eq!(
+        attrs(ks),
+        vec![
+            Value(t.clone()),
+            Value(f.clone()),
+            Value(f.clone()),
+            Value(f.clone())
+        ]
+    );
+    let ecdsa = Mechanism {
+        mechanism: CKM_ECDSA,
+        params: token::mechanism::MechParams::None,
+    };
+    let r = m.with_session(h, |t, hs| t.sign_init(hs, h, &ecdsa, kd));
+    assert_eq!(r.unwrap_err(), token::Error::KeyFunctionNotPermitted);
+    m.with_session(h, |t, hs| t.sign_init(hs, h, &ecdsa, ks))
+        .unwrap();
+    let hash = [0x5A; 32];
+    let sig = m.with_session(h, |t, _| t.sign(h, &hash)).unwrap();
+    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
+    vk.verify_prehash(&hash, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
+        .unwrap();
+}

@@ -235,6 +235,27 @@ fn keys(s: &mut CardSession<'_>, rsa_bits: u16) {
         .unwrap();
     s.import_rsa_key(0x2901, &kn, &kd).expect("import RSA");
     rsa_sign_decrypt(s, 0x2901, &kn);
+    // EC P-256 import (80 E7 02 point, 03 d; inferred APDU), index 4.
+    let sk = p256::SecretKey::random(&mut rand::thread_rng());
+    let point = {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        sk.public_key().to_encoded_point(false).as_bytes().to_vec()
+    };
+    s.create_file(&Fcp::private_key(0x2904, 256, PRIV_AC).unwrap())
+        .unwrap();
+    assert!(matches!(
+        s.import_ec_key(0x2904, &sk.to_bytes()[1..], &point),
+        Err(Error::InvalidArgument(_))
+    ));
+    s.import_ec_key(0x2904, &sk.to_bytes(), &point)
+        .expect("import EC");
+    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
+    let hash = Sha256::digest(b"imported EC key");
+    let sig = s
+        .ecdsa_sign(0x2904, &hash)
+        .expect("ecdsa with imported key");
+    vk.verify_prehash(&hash, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
+        .expect("ECDSA with the imported key verifies");
 }
 
 /// RSA-2048 on-card generation, sign and decipher: exercises extended framing both ways

@@ -148,7 +148,10 @@ pub fn private_usage(u: &KeyUsage, rsa: bool) -> KeyUsageFlags {
         }
     }
     if u.decrypt {
-        f = f | KeyUsageFlags::DECRYPT | KeyUsageFlags::UNWRAP;
+        f = f | KeyUsageFlags::DECRYPT;
+    }
+    if u.unwrap {
+        f = f | KeyUsageFlags::UNWRAP;
     }
     if u.derive {
         f = f | KeyUsageFlags::DERIVE;
@@ -166,7 +169,7 @@ pub fn public_usage(u: &KeyUsage, rsa: bool) -> KeyUsageFlags {
             f = f | KeyUsageFlags::VERIFY_RECOVER;
         }
     }
-    if u.decrypt || u.encrypt {
+    if u.decrypt || u.unwrap || u.encrypt {
         f = f | KeyUsageFlags::ENCRYPT | KeyUsageFlags::WRAP;
     }
     if u.derive {
@@ -184,7 +187,8 @@ pub fn usage_from(f: KeyUsageFlags) -> KeyUsage {
             KeyUsageFlags::SIGN_RECOVER,
             KeyUsageFlags::NON_REPUDIATION,
         ]),
-        decrypt: any(&[KeyUsageFlags::DECRYPT, KeyUsageFlags::UNWRAP]),
+        decrypt: f.contains(KeyUsageFlags::DECRYPT),
+        unwrap: f.contains(KeyUsageFlags::UNWRAP),
         verify: any(&[KeyUsageFlags::VERIFY, KeyUsageFlags::VERIFY_RECOVER]),
         encrypt: any(&[KeyUsageFlags::ENCRYPT, KeyUsageFlags::WRAP]),
         derive: f.contains(KeyUsageFlags::DERIVE),

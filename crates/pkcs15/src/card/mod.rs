@@ -43,8 +43,9 @@ use crate::asn1::pukdf::{PublicKeyEntry, PublicKeyKind, Pukdf};
 use crate::asn1::tokeninfo::{TokenFlags, TokenInfo};
 use crate::asn1::{KeyAccessFlags, ObjectFlags, ObjectValue};
 use crate::backend::{
-    BackendError, InitParams, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind, ObjectMeta,
-    ObjectRef, PinPolicy, PinRole, PinStatus, Result, RsaKeyImport, TokenBackend, TokenDescription,
+    BackendError, EcKeyImport, InitParams, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind,
+    ObjectMeta, ObjectRef, PinPolicy, PinRole, PinStatus, Result, RsaKeyImport, TokenBackend,
+    TokenDescription,
 };
 use crate::settings::{self, CharClasses, TokenSettings};
 use layout::*;
@@ -1635,6 +1636,40 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 public_usage(&key.usage, true),
                 pub_fid,
                 Some(bits),
+            );
+            list_in(s, in_app, snap, Dir::Pukdf, &puk)?;
+            Ok(())
+        })?;
+        self.meta_of(Dir::Prkdf, priv_fid)
+    }
+
+    /// Same pull-safe order as [`Self::import_rsa_key`]: (re)create the private-key EF and
+    /// write the key (`80 E7`, inferred for EC, `docs/protocol-notes.md`), write the public key
+    /// as an SPKI file (as for generated EC keys), then list the PrKDF entry and the PuKDF
+    /// entry. A card pulled before the PrKDF write leaves only unlisted files, reused by the
+    /// next write at that index.
+    fn import_ec_key(&mut self, key: &EcKeyImport) -> Result<ObjectMeta> {
+        key.validate()?;
+        check_text("label", key.label.as_bytes(), MAX_LABEL)?;
+        check_text("id", &key.id, MAX_ID)?;
+        self.refresh_if_changed()?;
+        let n = self.free_index(&[0x29, 0x30])?;
+        let priv_fid = 0x2900 | u16::from(n);
+        let pub_fid = 0x3000 | u16::from(n);
+        self.write_op(|s, in_app, snap| {
+            enter_app(s, in_app)?;
+            delete_quiet(s, in_app, priv_fid)?;
+            s.create_file(&Fcp::private_key(priv_fid, 256, AC_PRIV_KEY)?)?;
+            s.import_ec_key(priv_fid, &key.d, &key.point)?;
+            write_value_file(s, in_app, pub_fid, &ec_spki(&key.point), AC_FREE_EF)?;
+            let prk = private_key_entry(&key.label, &key.id, &key.usage, n, None, false);
+            list_in(s, in_app, snap, Dir::Prkdf, &prk)?;
+            let puk = public_key_entry(
+                &key.label,
+                &key.id,
+                public_usage(&key.usage, false),
+                pub_fid,
+                None,
             );
             list_in(s, in_app, snap, Dir::Pukdf, &puk)?;
             Ok(())

@@ -438,6 +438,7 @@ fn build_entries(image: &Image) -> Vec<Entry> {
         let usage = KeyUsage {
             sign: any_flag(a, &[cka::SIGN, cka::SIGN_RECOVER]).unwrap_or(true),
             decrypt: any_flag(a, &[cka::DECRYPT, cka::UNWRAP]).unwrap_or(true),
+            unwrap: any_flag(a, &[cka::UNWRAP]).unwrap_or(true),
             ..KeyUsage::default()
         };
         ids.push(o.attrs.id().map(<[u8]>::to_vec));
