@@ -1,0 +1,351 @@
+//! The command line (clap derive). PINs and passwords are never options: see
+//! [`crate::secrets`].
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Manage Feitian ePass2003 tokens: initialise, PINs, certificates and keys, PKCS#12 files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "epass2003-tool",
+    version,
+    after_help = "PINs and passwords are read from the terminal without echo, or from \
+EPASS2003_PIN, EPASS2003_NEW_PIN, EPASS2003_SO_PIN, EPASS2003_NEW_SO_PIN, EPASS2003_P12_PASSWORD, \
+EPASS2003_NEW_P12_PASSWORD, or one per line from --secrets-fd N.\n\n\
+Exit codes: 0 ok, 1 internal error, 2 bad input, 3 wrong PIN, 4 PIN locked, 5 no token / several \
+tokens, 6 card error, 7 certificates expiring, 8 certificates expired, 9 not possible on this \
+token, 10 cancelled, 11 token memory full."
+)]
+pub struct Cli {
+    /// Options of every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Choose the token by serial number (as `info` shows it).
+    #[arg(long, global = true, value_name = "SERIAL")]
+    pub serial: Option<String>,
+    /// Choose the token by (a part of) its reader's name.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub reader: Option<String>,
+    /// Answer yes to confirmations (for scripts).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// Read PINs and passwords from this file descriptor, one per line, in the order asked.
+    #[arg(long, global = true, value_name = "FD")]
+    pub secrets_fd: Option<u32>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Readers and tokens.
+    List,
+    /// One token in detail: label, serial, variant, layout, memory, PIN tries, policy, timeout.
+    Info,
+    /// Certificates on the token: list, show, export.
+    #[command(subcommand)]
+    Certs(CertsCmd),
+    /// Certificates that expire within N days (and those already expired); exit 7 / 8.
+    Expiring(ExpiringArgs),
+    /// Import a PKCS#12/PFX (key + certificate), P7B, or CRT/CER (DER or PEM) file.
+    Import(ImportArgs),
+    /// Delete a certificate, a key pair, or everything.
+    Delete(DeleteArgs),
+    /// Rename the token (objects are kept; label <= 32 bytes of UTF-8).
+    Rename(RenameArgs),
+    /// Change the user PIN, unblock it with the SO PIN, or change the SO PIN.
+    #[command(subcommand)]
+    Pin(PinCmd),
+    /// Set the inactivity timeout stored on the token (minutes, 0..600, 0 = none).
+    Timeout(TimeoutArgs),
+    /// Initialise the token (erases everything on it).
+    Init(InitArgs),
+    /// Generate a key pair on the token.
+    Keygen(KeygenArgs),
+    /// A PKCS#10 certificate request signed by a key on the token.
+    Csr(CsrArgs),
+    /// PKCS#12 files: show the contents, change the password.
+    #[command(subcommand)]
+    P12(P12Cmd),
+}
+
+/// `certs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CertsCmd {
+    /// List the certificates.
+    List,
+    /// Show one certificate in detail (all of them without a selector).
+    Show(CertSel),
+    /// Export a certificate (never a private key).
+    Export(ExportArgs),
+}
+
+/// Choose a certificate (or key) on the token.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CertSel {
+    /// By CKA_ID (hex, as `certs list` shows it).
+    #[arg(long, value_name = "HEX")]
+    pub id: Option<String>,
+    /// By label.
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// `certs export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Which certificate.
+    #[command(flatten)]
+    pub sel: CertSel,
+    /// Output file ("-" for standard output).
+    #[arg(long, short = 'o', default_value = "-")]
+    pub out: PathBuf,
+    /// Encoding.
+    #[arg(long, value_enum, default_value_t = Encoding::Pem)]
+    pub format: Encoding,
+}
+
+/// DER or PEM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Encoding {
+    /// Binary DER.
+    Der,
+    /// Base64 PEM.
+    Pem,
+}
+
+/// `expiring`.
+#[derive(Debug, Args)]
+pub struct ExpiringArgs {
+    /// The notice window in days (1..120).
+    #[arg(long, default_value_t = 14, allow_negative_numbers = true)]
+    pub days: i64,
+}
+
+/// What an imported key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Usage {
+    /// Signature only.
+    Sign,
+    /// Signature and key exchange (decryption; RSA only).
+    SignExchange,
+}
+
+/// What to take from a PKCS#12 file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Take {
+    /// The key and its client certificate only.
+    Client,
+    /// The key, its certificate, and the CA certificates in the file (as authority
+    /// certificates).
+    Chain,
+}
+
+/// File formats of `import`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Decide from the content.
+    Auto,
+    /// PKCS#12 / PFX.
+    P12,
+    /// PKCS#7 certificate bundle.
+    P7b,
+    /// X.509 certificate(s), DER or PEM.
+    Cert,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file.
+    pub file: PathBuf,
+    /// Its format.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// PKCS#12: the client certificate only, or the whole chain.
+    #[arg(long, value_enum, default_value_t = Take::Client)]
+    pub take: Take,
+    /// The key's usage.
+    #[arg(long, value_enum, default_value_t = Usage::SignExchange)]
+    pub usage: Usage,
+    /// Label of the imported objects (default: the file's friendly name, else the CN).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Certificates: store them as authority (CA) certificates.
+    #[arg(long)]
+    pub ca: bool,
+}
+
+/// What `delete` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeleteWhat {
+    /// A certificate.
+    Cert,
+    /// A key pair (private and public key); with `--with-cert` its certificate too.
+    Key,
+    /// Every object on the token.
+    All,
+}
+
+/// `delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// What to delete.
+    #[arg(value_enum)]
+    pub what: DeleteWhat,
+    /// Which one.
+    #[command(flatten)]
+    pub sel: CertSel,
+    /// With `key`: also delete the certificate of the key.
+    #[arg(long)]
+    pub with_cert: bool,
+}
+
+/// `rename`.
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// The new label (<= 32 bytes of UTF-8).
+    pub label: String,
+}
+
+/// `pin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PinCmd {
+    /// Change the user PIN (old PIN, new PIN twice).
+    Change,
+    /// Unblock (reset) the user PIN with the SO PIN.
+    Unblock,
+    /// Change the SO PIN.
+    ChangeSo,
+    /// Rate a PIN's strength (low / medium / high) as the vendor tool shows it.
+    Strength,
+}
+
+/// `timeout`.
+#[derive(Debug, Args)]
+pub struct TimeoutArgs {
+    /// Minutes of inactivity before the login is dropped (0..600, 0 = none).
+    #[arg(allow_negative_numbers = true)]
+    pub minutes: i64,
+}
+
+/// Character rules for PINs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Charset {
+    /// Any characters.
+    Any,
+    /// Digits only.
+    Digits,
+    /// Must contain a letter and a digit.
+    LettersAndDigits,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Token label (<= 32 bytes of UTF-8).
+    #[arg(long, default_value = "ePass2003")]
+    pub label: String,
+    /// Maximum tries of the user PIN (0..10; 0 = no retry counter: never locks).
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    pub user_max_tries: i64,
+    /// Maximum tries of the SO PIN (0..10).
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    pub so_max_tries: i64,
+    /// Inactivity timeout in minutes (0..600, 0 = none).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub timeout: i64,
+    /// Minimum PIN length (1..255).
+    #[arg(long, default_value_t = 4, allow_negative_numbers = true)]
+    pub pin_min: i64,
+    /// Maximum PIN length (1..255; above 16 locks OpenSC users out).
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
+    pub pin_max: i64,
+    /// Character rule for the user PIN.
+    #[arg(long, value_enum, default_value_t = Charset::Any)]
+    pub charset: Charset,
+}
+
+/// Key types `keygen` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlg {
+    /// RSA 2048.
+    Rsa2048,
+    /// RSA 1024 (legacy).
+    Rsa1024,
+    /// EC P-256.
+    EcP256,
+}
+
+/// `keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Key type.
+    #[arg(long = "type", value_enum, default_value_t = KeyAlg::Rsa2048)]
+    pub alg: KeyAlg,
+    /// Label.
+    #[arg(long)]
+    pub label: String,
+    /// CKA_ID in hex (default: derived from the public key).
+    #[arg(long, value_name = "HEX")]
+    pub id: Option<String>,
+    /// Usage.
+    #[arg(long, value_enum, default_value_t = Usage::SignExchange)]
+    pub usage: Usage,
+}
+
+/// `csr`.
+#[derive(Debug, Args)]
+pub struct CsrArgs {
+    /// Which key.
+    #[command(flatten)]
+    pub sel: CertSel,
+    /// Subject, e.g. "CN=Taro Yamada,UID=taro,O=Example,C=JP".
+    #[arg(long)]
+    pub subject: String,
+    /// Output file ("-" for standard output).
+    #[arg(long, short = 'o', default_value = "-")]
+    pub out: PathBuf,
+}
+
+/// `p12` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum P12Cmd {
+    /// Show the keys and certificates of a PKCS#12 file.
+    Show(P12File),
+    /// Change a PKCS#12 file's password (atomically).
+    Passwd(P12Passwd),
+}
+
+/// A PKCS#12 file.
+#[derive(Debug, Args)]
+pub struct P12File {
+    /// The file.
+    pub file: PathBuf,
+}
+
+/// `p12 passwd`.
+#[derive(Debug, Args)]
+pub struct P12Passwd {
+    /// The file.
+    pub file: PathBuf,
+    /// Minimum length of the new password.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub min_len: i64,
+    /// Maximum length of the new password (0 = no limit).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub max_len: i64,
+    /// Only lower-case letters and digits in the new password (as some issuers require).
+    #[arg(long)]
+    pub lower_alnum: bool,
+}

@@ -1,0 +1,426 @@
+//! `import`: a PKCS#12/PFX file (key + certificate, optionally the CA chain), a P7B bundle, or
+//! CRT/CER certificates in DER or PEM.
+//!
+//! * The key's usage is what was asked (`--usage sign` or `sign-exchange`, the vendor tool's
+//!   default), written to the key's usage flags and enforced by the library.
+//! * Identifiers: a certificate whose public key matches a key on the token gets that key's
+//!   `CKA_ID`; otherwise (and for imported keys) the id is the SHA-1 of the RSA modulus or of
+//!   the EC point, as NSS derives it, so NSS, OpenSC and the tool agree.
+//! * Everything is checked before the first write (password, key type and size, duplicates).
+//!   If a write fails, what this import wrote is deleted again, so a wrong password, a damaged
+//!   file, a key the card cannot hold or a full card leave the token as it was. A card pulled
+//!   mid-import cannot be cleaned up at that moment; each object is written pull-safe, and a
+//!   repeated import of the same file completes it.
+
+use crate::cli::{Format, ImportArgs, Take, Usage};
+use crate::ctx::{Ctx, Session};
+use crate::error::{Exit, Result, ToolError};
+use crate::output::Report;
+use crate::Runtime;
+use cryptoki_sys::*;
+use der::Decode;
+use pkcs15::backend::{KeyUsage, ObjectKind, ObjectMeta};
+use pki_files::pkcs12::PrivateKey;
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+use token::attr::{b, ul, Template};
+
+/// The key bits of a SubjectPublicKeyInfo (RSAPublicKey DER, or the EC point), for comparing
+/// public keys whatever the parameter encoding.
+pub fn spki_key_bits(spki_der: &[u8]) -> Option<Vec<u8>> {
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
+    Some(spki.subject_public_key.raw_bytes().to_vec())
+}
+
+/// The NSS-style CKA_ID of a public key: SHA-1 of the RSA modulus, or of the EC point.
+pub fn derived_id(spki_der: &[u8]) -> Option<Vec<u8>> {
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
+    let bits = spki.subject_public_key.raw_bytes();
+    if spki.algorithm.oid == const_oid_rsa() {
+        let k = rsa_modulus(bits)?;
+        Some(Sha1::digest(k).to_vec())
+    } else {
+        Some(Sha1::digest(bits).to_vec())
+    }
+}
+
+fn const_oid_rsa() -> der::asn1::ObjectIdentifier {
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1")
+}
+
+fn rsa_modulus(rsa_public_key_der: &[u8]) -> Option<Vec<u8>> {
+    #[derive(der::Sequence)]
+    struct RsaPub<'a> {
+        n: der::asn1::UintRef<'a>,
+        e: der::asn1::UintRef<'a>,
+    }
+    let k = RsaPub::from_der(rsa_public_key_der).ok()?;
+    let _ = k.e;
+    Some(k.n.as_bytes().to_vec())
+}
+
+/// (CKA_ID, label, key bits) of a key pair on the token.
+type KeyInfo = (Vec<u8>, String, Vec<u8>);
+
+/// Public keys on the token: (CKA_ID, label, key bits) of every key pair.
+fn token_keys(s: &Session<'_>, objs: &[(CK_OBJECT_HANDLE, ObjectMeta)]) -> Result<Vec<KeyInfo>> {
+    let mut out = Vec::new();
+    for (h, m) in objs {
+        if m.kind != ObjectKind::PublicKey {
+            continue;
+        }
+        let v = s.with(|t, hs, _| t.object_value(hs, *h))?;
+        if let Some(bits) = spki_key_bits(&v) {
+            let label = objs
+                .iter()
+                .find(|(_, k)| k.kind == ObjectKind::PrivateKey && k.id == m.id)
+                .map_or_else(|| m.label.clone(), |(_, k)| k.label.clone());
+            out.push((m.id.clone(), label, bits));
+        }
+    }
+    Ok(out)
+}
+
+struct Written {
+    handles: Vec<CK_OBJECT_HANDLE>,
+    report: Vec<Value>,
+}
+
+fn cert_template(der: &[u8], label: &str, id: &[u8], authority: bool) -> Template {
+    let mut t = vec![
+        (CKA_CLASS, ul(CKO_CERTIFICATE)),
+        (CKA_CERTIFICATE_TYPE, ul(CKC_X_509)),
+        (CKA_TOKEN, b(true)),
+        (CKA_VALUE, der.to_vec()),
+        (CKA_LABEL, label.as_bytes().to_vec()),
+        (CKA_ID, id.to_vec()),
+    ];
+    if authority {
+        t.push((
+            CKA_CERTIFICATE_CATEGORY,
+            ul(CK_CERTIFICATE_CATEGORY_AUTHORITY),
+        ));
+    }
+    Template(t)
+}
+
+fn rollback(s: &Session<'_>, w: &Written) {
+    for h in w.handles.iter().rev() {
+        let _ = s.with(|t, hs, sh| t.destroy_object(hs, sh, *h));
+    }
+}
+
+/// Run `import`.
+pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report> {
+    let data = std::fs::read(&a.file)
+        .map_err(|e| ctx.err(ToolError::input(format!("{}: {e}", a.file.display()))))?;
+    let certs = match a.format {
+        Format::P12 => None,
+        Format::P7b | Format::Cert => Some(
+            pki_files::certs::parse_certificates(&data)
+                .map_err(|e| ctx.err(ToolError::input(format!("{}: {e}", a.file.display()))))?,
+        ),
+        Format::Auto => pki_files::certs::parse_certificates(&data).ok(),
+    };
+    match certs {
+        Some(c) => import_certs(ctx, rt, a, &c),
+        None => import_p12(ctx, rt, a),
+    }
+}
+
+fn label_of(der: &[u8]) -> String {
+    pki_files::details::common_name(der).unwrap_or_else(|| "Certificate".into())
+}
+
+/// Certificates only (P7B, CRT/CER).
+fn import_certs(
+    ctx: &Ctx,
+    rt: &mut Runtime<'_>,
+    a: &ImportArgs,
+    certs: &[Vec<u8>],
+) -> Result<Report> {
+    if certs.is_empty() {
+        return Err(ctx.err(ToolError::input(format!(
+            "{}: no certificate in it",
+            a.file.display()
+        ))));
+    }
+    let mut parsed = Vec::new();
+    for der in certs {
+        let d = pki_files::details::cert_details(der)
+            .map_err(|e| ctx.err(ToolError::input(format!("{}: {e}", a.file.display()))))?;
+        parsed.push((der.clone(), d));
+    }
+    let s = ctx.session()?;
+    s.login_user(rt.secrets)?;
+    let objs = s.with(|t, hs, _| t.list_objects(hs))?;
+    let keys = token_keys(&s, &objs)?;
+    let existing: Vec<Vec<u8>> = {
+        let mut v = Vec::new();
+        for (h, m) in &objs {
+            if m.kind == ObjectKind::Certificate {
+                v.push(s.with(|t, hs, _| t.object_value(hs, *h))?);
+            }
+        }
+        v
+    };
+    let mut w = Written {
+        handles: Vec::new(),
+        report: Vec::new(),
+    };
+    let mut skipped = Vec::new();
+    for (der, d) in &parsed {
+        if existing.contains(der) {
+            skipped.push(d.subject_str.clone());
+            continue;
+        }
+        let bits = spki_key_bits(&d.spki_der);
+        let key = keys.iter().find(|(_, _, kb)| Some(kb) == bits.as_ref());
+        let (id, label) = match key {
+            Some((id, klabel, _)) => (
+                id.clone(),
+                a.label.clone().unwrap_or_else(|| klabel.clone()),
+            ),
+            None => (
+                derived_id(&d.spki_der).unwrap_or_default(),
+                a.label.clone().unwrap_or_else(|| label_of(der)),
+            ),
+        };
+        let authority = a.ca || (key.is_none() && d.is_ca);
+        let r =
+            s.with(|t, hs, h| t.create_object(hs, h, &cert_template(der, &label, &id, authority)));
+        match r {
+            Ok(h) => {
+                w.handles.push(h);
+                w.report.push(
+                    json!({"subject": d.subject_str, "label": label, "id": hex::encode(&id),
+                    "authority": authority, "paired_with_key": key.is_some()}),
+                );
+            }
+            Err(e) => {
+                rollback(&s, &w);
+                return Err(e);
+            }
+        }
+    }
+    let mut text = String::new();
+    for r in &w.report {
+        text.push_str(&format!(
+            "Imported certificate {} as \"{}\" (id {}){}\n",
+            r["subject"].as_str().unwrap_or(""),
+            r["label"].as_str().unwrap_or(""),
+            r["id"].as_str().unwrap_or(""),
+            if r["paired_with_key"] == json!(true) {
+                ", next to its key"
+            } else if r["authority"] == json!(true) {
+                ", as a CA certificate"
+            } else {
+                ""
+            }
+        ));
+    }
+    for sub in &skipped {
+        text.push_str(&format!("Already on the token: {sub}\n"));
+    }
+    Ok(Report::ok(
+        json!({"serial": ctx.serial, "file": a.file.display().to_string(), "imported": w.report, "already_present": skipped}),
+        text,
+    ))
+}
+
+fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report> {
+    let (contents, _pw) = super::p12::open(&a.file, rt).map_err(|e| ctx.err(e))?;
+    if contents.keys.is_empty() {
+        let ders: Vec<Vec<u8>> = contents.certs.iter().map(|c| c.der.clone()).collect();
+        return import_certs(ctx, rt, a, &ders);
+    }
+    // Everything checked before the first write.
+    let mut plan = Vec::new();
+    for (i, kb) in contents.keys.iter().enumerate() {
+        let spki = kb
+            .key
+            .spki_der()
+            .map_err(|e| ctx.err(super::p12::p12_error(&a.file, e)))?;
+        let (material, ec) = match &kb.key {
+            PrivateKey::Rsa { n, e, d, .. } => {
+                let bits = n.iter().skip_while(|&&x| x == 0).count() * 8;
+                if bits != 1024 && bits != 2048 {
+                    return Err(ctx.err(ToolError::new(
+                        Exit::NotPossible,
+                        format!("the key is RSA {bits}: this card holds RSA 1024 and 2048 keys"),
+                    )));
+                }
+                (
+                    token::token::PrivateKeyMaterial::Rsa {
+                        n: n.clone(),
+                        e: e.clone(),
+                        d: zeroize::Zeroizing::new(d.to_vec()),
+                    },
+                    false,
+                )
+            }
+            PrivateKey::EcP256 { d, point } => {
+                let m = token::token::PrivateKeyMaterial::ec_p256_from_scalar(d)
+                    .map_err(|e| ctx.err(crate::error::from_token(e)))?;
+                if let token::token::PrivateKeyMaterial::EcP256 { point: p, .. } = &m {
+                    if p != point {
+                        return Err(ctx.err(ToolError::input(format!(
+                            "{}: the EC key's public point does not match its private scalar",
+                            a.file.display()
+                        ))));
+                    }
+                }
+                (m, true)
+            }
+        };
+        let cert = contents.end_entity(i);
+        let id = derived_id(&spki).unwrap_or_default();
+        let label = a
+            .label
+            .clone()
+            .or_else(|| kb.friendly_name.clone())
+            .or_else(|| cert.map(|c| label_of(&c.der)))
+            .unwrap_or_else(|| "Imported key".into());
+        let usage = KeyUsage {
+            sign: true,
+            decrypt: a.usage == Usage::SignExchange && !ec,
+            ..KeyUsage::default()
+        };
+        if ec && a.usage == Usage::SignExchange {
+            (rt.progress)("note: EC keys on this card sign only; the key gets signature usage");
+        }
+        let chain: Vec<Vec<u8>> = if a.take == Take::Chain {
+            contents.chain(i).iter().map(|c| c.der.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        plan.push((
+            token::token::KeyImport {
+                material,
+                label: label.clone(),
+                id: id.clone(),
+                usage,
+            },
+            cert.map(|c| c.der.clone()),
+            chain,
+            label,
+            id,
+            kb.key.describe(),
+        ));
+    }
+    let s = ctx.session()?;
+    s.login_user(rt.secrets)?;
+    let objs = s.with(|t, hs, _| t.list_objects(hs))?;
+    let mut existing = Vec::new();
+    for (h, m) in &objs {
+        if m.kind == ObjectKind::Certificate {
+            existing.push(s.with(|t, hs, _| t.object_value(hs, *h))?);
+        }
+    }
+    // A key already on the token (same public key, hence same id): an earlier import of this
+    // file that was interrupted (card pulled) is completed; a complete one is refused.
+    let mut key_present = Vec::new();
+    for (_, cert, chain, _, id, _) in &plan {
+        let present = objs
+            .iter()
+            .any(|(_, m)| m.kind == ObjectKind::PrivateKey && &m.id == id);
+        let complete = cert.as_ref().is_none_or(|c| existing.contains(c))
+            && chain.iter().all(|c| existing.contains(c));
+        if present && complete {
+            return Err(ctx.err(ToolError::new(
+                Exit::NotPossible,
+                format!(
+                    "this key and its certificates are already on the token (id {}): delete them first (`epass2003-tool delete key --id {} --with-cert`)",
+                    hex::encode(id),
+                    hex::encode(id)
+                ),
+            )));
+        }
+        key_present.push(present);
+    }
+    let mut w = Written {
+        handles: Vec::new(),
+        report: Vec::new(),
+    };
+    let mut text = String::new();
+    for ((key, cert, chain, label, id, desc), present) in plan.iter().zip(key_present) {
+        let r = (|| -> Result<()> {
+            if present {
+                (rt.progress)(
+                    "The key is already on the token (an earlier import was interrupted): completing it",
+                );
+            } else {
+                (rt.progress)(&format!(
+                    "Writing the {desc} key to token {} ...",
+                    ctx.serial
+                ));
+                let hk = s.with(|t, hs, h| t.import_private_key(hs, h, key))?;
+                w.handles.push(hk);
+                // The backend writes the public half with the key; undo it too on failure.
+                let objs = s.with(|t, hs, _| t.list_objects(hs))?;
+                for (h, m) in &objs {
+                    if m.kind == ObjectKind::PublicKey && &m.id == id && !w.handles.contains(h) {
+                        w.handles.push(*h);
+                    }
+                }
+            }
+            if let Some(der) = cert {
+                if !existing.contains(der) {
+                    let h = s.with(|t, hs, h| {
+                        t.create_object(hs, h, &cert_template(der, label, id, false))
+                    })?;
+                    w.handles.push(h);
+                }
+            }
+            for ca in chain {
+                if existing.contains(ca) {
+                    continue;
+                }
+                let cid = pki_files::details::cert_details(ca)
+                    .ok()
+                    .and_then(|d| derived_id(&d.spki_der))
+                    .unwrap_or_default();
+                let h = s.with(|t, hs, h| {
+                    t.create_object(hs, h, &cert_template(ca, &label_of(ca), &cid, true))
+                })?;
+                w.handles.push(h);
+                existing.push(ca.clone());
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            rollback(&s, &w);
+            return Err(e);
+        }
+        let subject = cert
+            .as_ref()
+            .and_then(|c| pki_files::details::cert_details(c).ok())
+            .map(|d| d.subject_str);
+        text.push_str(&format!(
+            "Imported {desc} key \"{label}\" (id {}), usage {}{}{}\n",
+            hex::encode(id),
+            if key.usage.decrypt {
+                "signature and key exchange"
+            } else {
+                "signature only"
+            },
+            subject
+                .as_ref()
+                .map(|s| format!(", certificate {s}"))
+                .unwrap_or_default(),
+            if chain.is_empty() {
+                String::new()
+            } else {
+                format!(", {} CA certificate(s)", chain.len())
+            }
+        ));
+        w.report
+            .push(json!({"key": desc, "label": label, "id": hex::encode(id),
+            "usage": if key.usage.decrypt { "sign-exchange" } else { "sign" },
+            "certificate": subject, "ca_certificates": chain.len()}));
+    }
+    Ok(Report::ok(
+        json!({"serial": ctx.serial, "file": a.file.display().to_string(), "imported": w.report}),
+        text,
+    ))
+}

@@ -1,0 +1,78 @@
+//! One module per subcommand; [`dispatch`] runs the one the command line names.
+
+pub mod certs;
+pub mod delete;
+pub mod import;
+pub mod info;
+pub mod init;
+pub mod keygen;
+pub mod list;
+pub mod p12;
+pub mod pin;
+pub mod rename;
+
+use crate::cli::{CertsCmd, Cli, Command, P12Cmd, PinCmd};
+use crate::ctx::{Ctx, Selector};
+use crate::error::{Exit, Result, ToolError};
+use crate::output::Report;
+use crate::Runtime;
+
+/// Run the command.
+pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
+    let g = &cli.global;
+    let sel = Selector {
+        serial: g.serial.clone(),
+        reader: g.reader.clone(),
+    };
+    let open = |rt: &Runtime<'_>| Ctx::open(rt.config.clone(), &sel);
+    match &cli.command {
+        Command::List => list::run(rt),
+        Command::Info => info::run(&open(rt)?),
+        Command::Certs(CertsCmd::List) => certs::list(&open(rt)?, rt),
+        Command::Certs(CertsCmd::Show(s)) => certs::show(&open(rt)?, rt, s),
+        Command::Certs(CertsCmd::Export(a)) => certs::export(&open(rt)?, a),
+        Command::Expiring(a) => certs::expiring(&open(rt)?, rt, a),
+        Command::Import(a) => import::run(&open(rt)?, rt, a),
+        Command::Delete(a) => delete::run(&open(rt)?, rt, g.yes, a),
+        Command::Rename(a) => rename::run(&open(rt)?, rt, a),
+        Command::Timeout(a) => rename::timeout(&open(rt)?, rt, a),
+        Command::Pin(PinCmd::Change) => pin::change(&open(rt)?, rt),
+        Command::Pin(PinCmd::Unblock) => pin::unblock(&open(rt)?, rt),
+        Command::Pin(PinCmd::ChangeSo) => pin::change_so(&open(rt)?, rt),
+        Command::Pin(PinCmd::Strength) => pin::rate(rt),
+        Command::Init(a) => init::run(&open(rt)?, rt, g.yes, a),
+        Command::Keygen(a) => keygen::keygen(&open(rt)?, rt, a),
+        Command::Csr(a) => keygen::csr(&open(rt)?, rt, a),
+        Command::P12(P12Cmd::Show(a)) => p12::show(rt, a),
+        Command::P12(P12Cmd::Passwd(a)) => p12::passwd(rt, a),
+    }
+}
+
+/// Check an integer option against its range; the error states the range.
+pub fn in_range(name: &str, v: i64, lo: i64, hi: i64) -> Result<i64> {
+    if v < lo || v > hi {
+        Err(ToolError::input(format!(
+            "{name} {v} is out of range: allowed {lo}..{hi}"
+        )))
+    } else {
+        Ok(v)
+    }
+}
+
+/// Ask for confirmation unless `--yes`; declining is [`Exit::Cancelled`].
+pub fn confirm(rt: &mut Runtime<'_>, yes: bool, question: &str) -> Result<()> {
+    if yes || (rt.confirm)(question) {
+        Ok(())
+    } else {
+        Err(ToolError::new(
+            Exit::Cancelled,
+            "cancelled: nothing was changed",
+        ))
+    }
+}
+
+/// Parse a hex CKA_ID.
+pub fn parse_id(s: &str) -> Result<Vec<u8>> {
+    hex::decode(s.trim().trim_start_matches("0x").replace(':', ""))
+        .map_err(|_| ToolError::input(format!("--id {s}: not hex")))
+}

@@ -1,0 +1,79 @@
+//! `epass2003-tool`: what the vendor's admin and end-user tools do, on one scriptable command.
+//!
+//! The tool is built on `crates/token` (never on the C ABI), so it enforces the library's
+//! policy: PIN length and character rules before any APDU, retry counters from the card,
+//! labels of at most 32 bytes. Every command prints plain text, or one JSON document with
+//! `--json`; the exit codes are in [`error::Exit`] and the README.
+//!
+//! Layout: [`cli`] (the clap definitions), [`ctx`] (choosing the token), [`secrets`] (PINs and
+//! passwords), [`output`] (text or JSON), and one module per subcommand under [`cmd`].
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod cli;
+pub mod cmd;
+pub mod ctx;
+pub mod error;
+pub mod output;
+pub mod secrets;
+
+use clap::Parser;
+use error::{Exit, ToolError};
+use std::ffi::OsString;
+use std::io::Write;
+
+/// What a command runs with: the configuration, where secrets come from, how confirmations are
+/// answered. The binary builds it from the environment; tests build it by hand.
+pub struct Runtime<'a> {
+    /// The library configuration (emulated tokens, PC/SC on/off).
+    pub config: token::config::Config,
+    /// Where PINs and passwords come from.
+    pub secrets: &'a mut dyn secrets::SecretSource,
+    /// Answers a yes/no question (`--yes` answers it before it is asked).
+    pub confirm: &'a mut dyn FnMut(&str) -> bool,
+    /// Progress lines (to stderr in the binary; nowhere in `--json` mode).
+    pub progress: &'a mut dyn FnMut(&str),
+    /// "Now", as seconds since the Unix epoch (tests fix it).
+    pub now: i64,
+}
+
+/// Parse `args` and run the command; write its output to `out` and errors to `err` (with
+/// `--json`, the error document goes to `out` too); return the exit code.
+pub fn run<I, T>(args: I, rt: &mut Runtime<'_>, out: &mut dyn Write, err: &mut dyn Write) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            if e.use_stderr() {
+                let _ = write!(err, "{e}");
+                return Exit::BadInput;
+            }
+            let _ = write!(out, "{e}");
+            return Exit::Ok;
+        }
+    };
+    let json = cli.global.json;
+    let r = cmd::dispatch(&cli, rt);
+    match r {
+        Ok(report) => {
+            let _ = output::emit(out, json, &report);
+            report.exit
+        }
+        Err(e) => {
+            if json {
+                let _ = output::emit_error(out, true, &e);
+            } else {
+                let _ = output::emit_error(err, false, &e);
+            }
+            e.exit
+        }
+    }
+}
+
+/// An error as the binary reports it when it cannot even start.
+pub fn startup_error(e: &ToolError) -> String {
+    format!("epass2003-tool: {e}")
+}

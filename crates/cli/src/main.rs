@@ -1,0 +1,72 @@
+//! The `epass2003-tool` binary: builds the runtime from the environment and runs the command.
+
+use epass2003_tool::error::Exit;
+use epass2003_tool::secrets::Interactive;
+use epass2003_tool::{run, startup_error, Runtime};
+use std::io::{BufRead, IsTerminal, Write};
+
+fn secrets_fd(args: &[String]) -> Option<u32> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--secrets-fd" {
+            return it.next().and_then(|v| v.parse().ok());
+        }
+        if let Some(v) = a.strip_prefix("--secrets-fd=") {
+            return v.parse().ok();
+        }
+    }
+    None
+}
+
+fn main() {
+    if let Ok(filter) = std::env::var("EPASS2003_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.iter().any(|a| a == "--json");
+    let mut secrets = match Interactive::new(secrets_fd(&args)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}", startup_error(&e));
+            std::process::exit(e.exit as i32);
+        }
+    };
+    let mut confirm = |q: &str| -> bool {
+        if !std::io::stdin().is_terminal() {
+            eprintln!("{q} [y/N] (no terminal: use --yes)");
+            return false;
+        }
+        eprint!("{q} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return false;
+        }
+        matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+    };
+    let mut progress = |m: &str| {
+        if !json {
+            eprintln!("{m}");
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut rt = Runtime {
+        config: token::config::Config::from_env(),
+        secrets: &mut secrets,
+        confirm: &mut confirm,
+        progress: &mut progress,
+        now,
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let code = run(args, &mut rt, &mut stdout.lock(), &mut stderr.lock());
+    std::process::exit(match code {
+        Exit::Ok => 0,
+        c => c as i32,
+    });
+}

@@ -1,0 +1,309 @@
+//! The management tool in-process against the emulated token: every subcommand and its error
+//! paths.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use epass2003_tool::error::Exit;
+use epass2003_tool::secrets::{Given, Secret};
+
+#[test]
+fn info_of_a_blank_then_initialised_token() {
+    let env = Env::new();
+    let o = env.run(&["info", "--json"], Given::default());
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    let j = o.json();
+    assert_eq!(j["initialized"], false);
+    assert_eq!(j["layout"], "blank");
+    assert_eq!(j["secure_messaging"], "AES");
+    assert_eq!(j["emulated"], true);
+
+    env.init(&[
+        "--user-max-tries",
+        "7",
+        "--so-max-tries",
+        "3",
+        "--timeout",
+        "30",
+        "--pin-min",
+        "6",
+        "--pin-max",
+        "12",
+    ]);
+    let j = env.run(&["info", "--json"], Given::default()).json();
+    assert_eq!(j["initialized"], true);
+    assert_eq!(j["label"], "Test token");
+    assert_eq!(j["layout"], "pkcs15");
+    assert_eq!(j["user_pin"]["max_tries"], 7);
+    assert_eq!(j["user_pin"]["tries_left"], 7);
+    assert_eq!(j["so_pin"]["max_tries"], 3);
+    assert_eq!(j["so_pin"]["tries_left"], 3);
+    assert_eq!(j["user_pin_policy"]["min_len"], 6);
+    assert_eq!(j["user_pin_policy"]["max_len"], 12);
+    assert_eq!(j["auth_timeout_minutes"], 30);
+    assert!(j["memory"].is_null(), "memory is unknown, not invented");
+    let text = env.run(&["info"], Given::default()).stdout;
+    assert!(text.contains("7 of 7 tries left"), "{text}");
+    assert!(text.contains("30 minutes"), "{text}");
+}
+
+#[test]
+fn init_default_tries_are_ten_and_ranges_are_errors() {
+    let env = Env::new();
+    for (args, range) in [
+        (vec!["--user-max-tries", "11"], "0..10"),
+        (vec!["--so-max-tries", "-1"], "0..10"),
+        (vec!["--timeout", "700"], "0..600"),
+        (vec!["--pin-max", "256"], "1..255"),
+        (vec!["--pin-min", "0"], "1..255"),
+    ] {
+        let mut a = vec!["init", "--yes"];
+        a.extend_from_slice(&args);
+        let o = env.run(
+            &a,
+            Given::default()
+                .with(Secret::NewSoPin, SO_PIN)
+                .with(Secret::NewUserPin, USER_PIN),
+        );
+        assert_eq!(o.exit, Exit::BadInput, "{args:?}");
+        assert!(o.stderr.contains(range), "{args:?}: {}", o.stderr);
+    }
+    // A label that does not fit in 32 bytes of UTF-8 is refused, not cut.
+    let o = env.run(
+        &["init", "--yes", "--label", "あいうえおかきくけこさ"],
+        Given::default(),
+    );
+    assert_eq!(o.exit, Exit::BadInput);
+    assert!(o.stderr.contains("33 bytes"), "{}", o.stderr);
+    // Declining the confirmation changes nothing.
+    let o = env.run_with(
+        &["init"],
+        Given::default()
+            .with(Secret::NewSoPin, SO_PIN)
+            .with(Secret::NewUserPin, USER_PIN),
+        false,
+    );
+    assert_eq!(o.exit, Exit::Cancelled);
+    assert_eq!(
+        env.run(&["info", "--json"], Given::default()).json()["initialized"],
+        false
+    );
+    env.init(&[]);
+    let j = env.run(&["info", "--json"], Given::default()).json();
+    assert_eq!(j["user_pin"]["max_tries"], 10);
+    assert_eq!(j["so_pin"]["max_tries"], 10);
+    // Re-initialisation needs the current SO PIN; a wrong one costs a try and erases nothing.
+    let o = env.run(
+        &["init", "--yes", "--json"],
+        Given::default()
+            .with(Secret::SoPin, "00000000")
+            .with(Secret::NewSoPin, SO_PIN)
+            .with(Secret::NewUserPin, USER_PIN),
+    );
+    assert_eq!(o.exit, Exit::WrongPin, "{}", o.stdout);
+    assert_eq!(o.json()["error"]["tries_left"], 9);
+    assert_eq!(
+        env.run(&["info", "--json"], Given::default()).json()["label"],
+        "Test token"
+    );
+}
+
+#[test]
+fn pin_change_wrong_pin_lock_and_unblock() {
+    let env = Env::new();
+    env.init(&["--user-max-tries", "3", "--so-max-tries", "2"]);
+    // Policy and "must differ" before any APDU.
+    let o = env.run(
+        &["pin", "change"],
+        user().with(Secret::NewUserPin, USER_PIN),
+    );
+    assert_eq!(o.exit, Exit::BadInput);
+    assert!(o.stderr.contains("differ"), "{}", o.stderr);
+    let o = env.run(&["pin", "change"], user().with(Secret::NewUserPin, "12"));
+    assert_eq!(o.exit, Exit::BadInput);
+    assert!(o.stderr.contains("4..16"), "{}", o.stderr);
+    // Wrong old PIN: exit 3, tries left from the card.
+    let o = env.run(
+        &["pin", "change", "--json"],
+        Given::default()
+            .with(Secret::UserPin, "99999999")
+            .with(Secret::NewUserPin, "11112222"),
+    );
+    assert_eq!(o.exit, Exit::WrongPin);
+    let j = o.json();
+    assert_eq!(j["error"]["tries_left"], 2);
+    assert!(j["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("2 tries left"));
+    assert!(!j["error"]["serial"].as_str().unwrap().is_empty());
+    // Success, with a strength rating.
+    let o = env.run(
+        &["pin", "change", "--json"],
+        user().with(Secret::NewUserPin, "Tanaka-2026!"),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stdout);
+    assert_eq!(o.json()["strength"], "high");
+    // Lock it: three wrong PINs.
+    for _ in 0..3 {
+        env.run(
+            &["pin", "change"],
+            Given::default()
+                .with(Secret::UserPin, "00000000")
+                .with(Secret::NewUserPin, "11112222"),
+        );
+    }
+    let j = env.run(&["info", "--json"], Given::default()).json();
+    assert_eq!(j["user_pin"]["locked"], true, "{j}");
+    let o = env.run(
+        &["pin", "change"],
+        Given::default()
+            .with(Secret::UserPin, "Tanaka-2026!")
+            .with(Secret::NewUserPin, "11112222"),
+    );
+    assert_eq!(o.exit, Exit::PinLocked);
+    assert!(o.stderr.contains("pin unblock"), "{}", o.stderr);
+    // Unblock with the SO PIN; the new PIN then works.
+    let o = env.run(
+        &["pin", "unblock"],
+        Given::default()
+            .with(Secret::SoPin, SO_PIN)
+            .with(Secret::NewUserPin, "55556666"),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    let o = env.run(
+        &["rename", "Unblocked"],
+        Given::default().with(Secret::UserPin, "55556666"),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    // Lock the SO PIN: the message says what it means.
+    for _ in 0..2 {
+        env.run(
+            &["pin", "unblock"],
+            Given::default()
+                .with(Secret::SoPin, "00000000")
+                .with(Secret::NewUserPin, "55556666"),
+        );
+    }
+    let o = env.run(
+        &["pin", "change-so"],
+        Given::default()
+            .with(Secret::SoPin, SO_PIN)
+            .with(Secret::NewSoPin, "11112222"),
+    );
+    assert_eq!(o.exit, Exit::PinLocked);
+    assert!(
+        o.stderr.contains("no longer be administered"),
+        "{}",
+        o.stderr
+    );
+    let text = env.run(&["info"], Given::default()).stdout;
+    assert!(text.contains("SO PIN is locked"), "{text}");
+}
+
+#[test]
+fn change_so_pin() {
+    let env = Env::new();
+    env.init(&[]);
+    let o = env.run(
+        &["pin", "change-so"],
+        Given::default()
+            .with(Secret::SoPin, SO_PIN)
+            .with(Secret::NewSoPin, "13572468"),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    let o = env.run(
+        &["pin", "unblock"],
+        Given::default()
+            .with(Secret::SoPin, SO_PIN)
+            .with(Secret::NewUserPin, "55556666"),
+    );
+    assert_eq!(o.exit, Exit::WrongPin, "the old SO PIN no longer works");
+    let o = env.run(
+        &["pin", "unblock"],
+        Given::default()
+            .with(Secret::SoPin, "13572468")
+            .with(Secret::NewUserPin, "55556666"),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+}
+
+#[test]
+fn rename_keeps_objects_and_takes_japanese() {
+    let env = Env::new();
+    env.init(&[]);
+    let o = env.run(&["keygen", "--type", "ec-p256", "--label", "k1"], user());
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    let o = env.run(&["rename", "経理部のトークン"], user());
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    let j = env.run(&["info", "--json"], Given::default()).json();
+    assert_eq!(j["label"], "経理部のトークン");
+    assert_eq!(j["objects"]["public_keys"], 1);
+    let o = env.run(&["rename", &"x".repeat(33)], user());
+    assert_eq!(o.exit, Exit::BadInput);
+    let o = env.run(
+        &["rename", "abc"],
+        Given::default().with(Secret::UserPin, "00000000"),
+    );
+    assert_eq!(o.exit, Exit::WrongPin);
+}
+
+#[test]
+fn timeout_setting_and_range() {
+    let env = Env::new();
+    env.init(&[]);
+    let o = env.run(&["timeout", "601"], user());
+    assert_eq!(o.exit, Exit::BadInput);
+    assert!(o.stderr.contains("0..600"));
+    assert_eq!(env.run(&["timeout", "15"], user()).exit, Exit::Ok);
+    assert_eq!(
+        env.run(&["info", "--json"], Given::default()).json()["auth_timeout_minutes"],
+        15
+    );
+}
+
+#[test]
+fn blank_token_and_missing_secrets() {
+    let env = Env::new();
+    // A blank token has no PIN to change: said plainly, with its own exit code.
+    let o = env.run(
+        &["pin", "change"],
+        user().with(Secret::NewUserPin, "11112222"),
+    );
+    assert_eq!(o.exit, Exit::NotPossible, "{}", o.stderr);
+    env.init(&[]);
+    // No terminal and no variable: the error names the variable to set.
+    let o = env.run(&["rename", "x"], Given::default());
+    assert_eq!(o.exit, Exit::BadInput);
+    assert!(o.stderr.contains("EPASS2003_PIN"), "{}", o.stderr);
+    let o = env.run(
+        &["pin", "strength", "--json"],
+        Given::default().with(Secret::NewUserPin, "1234"),
+    );
+    assert_eq!(o.json()["strength"], "low");
+}
+
+#[test]
+fn no_token_anywhere() {
+    use epass2003_tool::{run, Runtime};
+    let mut secrets = Given::default();
+    let mut confirm = |_: &str| false;
+    let mut progress = |_: &str| {};
+    let mut rt = Runtime {
+        config: token::config::Config {
+            emulator: vec![],
+            pcsc: false,
+            ..token::config::Config::default()
+        },
+        secrets: &mut secrets,
+        confirm: &mut confirm,
+        progress: &mut progress,
+        now: 0,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = run(["epass2003-tool", "info"], &mut rt, &mut out, &mut err);
+    assert_eq!(exit, Exit::NoToken);
+    let err = String::from_utf8(err).unwrap();
+    assert!(err.contains("pcscd"), "{err}");
+}
