@@ -112,27 +112,36 @@ check "OpenSC logs in with the new PIN" bash -c '
 detach_card "$C_PID" 35963
 
 # ---------------------------------------------------------------- (d)
-check "card for the pull test, initialised" bash -c '
-    rm -f "$0/d.state" && "$1" new --state "$0/d.state" >/dev/null' "$D" "$EMU"
+wait_token() { # until the tool can read the token again (the emulator reinserts it)
+    for _ in $(seq 50); do "$TOOL" info >/dev/null 2>&1 && return 0; sleep 0.2; done
+    return 1
+}
 pulled_import() {
-    # The card is pulled after N APDUs, at a point inside the import (after init and login).
-    "$EMU" attach --state "$D/d.state" --vpcd 127.0.0.1:35963 --wait 10 >> "$D/emu-d.log" 2>&1 &
-    local pid=$!
-    for _ in $(seq 100); do opensc-tool -l 2>/dev/null | grep -Eq "^0 +Yes" && break; sleep 0.1; done
-    EPASS2003_NEW_SO_PIN=87654321 EPASS2003_NEW_PIN=12345678 "$TOOL" init --yes || { kill $pid; return 1; }
-    kill $pid; wait $pid 2>/dev/null
-    "$EMU" attach --state "$D/d.state" --vpcd 127.0.0.1:35963 --wait 10 --pull-after 40 >> "$D/emu-d.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 100); do opensc-tool -l 2>/dev/null | grep -Eq "^0 +Yes" && break; sleep 0.1; done
-    EPASS2003_PIN=12345678 EPASS2003_P12_PASSWORD=secret "$TOOL" import "$D/client.p12" --take chain
-    local rc=$?
-    echo "first import: exit $rc"
+    # The card is pulled after N APDUs of the import process; N is chosen so that the pull
+    # falls after the first write (the progress line "Writing ..." is printed before it).
+    local n rc pid
+    for n in 45 55 65 75 85 95 105; do
+        rm -f "$D/d.state" && "$EMU" new --state "$D/d.state" >/dev/null || return 1
+        "$EMU" attach --state "$D/d.state" --vpcd 127.0.0.1:35963 --wait 10 >> "$D/emu-d.log" 2>&1 &
+        pid=$!
+        wait_token || { kill $pid; return 1; }
+        EPASS2003_NEW_SO_PIN=87654321 EPASS2003_NEW_PIN=12345678 "$TOOL" init --yes >/dev/null 2>&1 || { kill $pid; return 1; }
+        detach_card "$pid" 35963
+        "$EMU" attach --state "$D/d.state" --vpcd 127.0.0.1:35963 --wait 10 --pull-after "$n" >> "$D/emu-d.log" 2>&1 &
+        pid=$!
+        PIDS+=("$pid")
+        for _ in $(seq 100); do opensc-tool -l 2>/dev/null | grep -Eq "^0 +Yes" && break; sleep 0.1; done
+        EPASS2003_PIN=12345678 EPASS2003_P12_PASSWORD=secret "$TOOL" import "$D/client.p12" --take chain > "$D/pull1.txt" 2>&1
+        rc=$?
+        echo "pull after $n APDUs: first import exit $rc"; cat "$D/pull1.txt"
+        if [ $rc = 6 ] && grep -q "Writing" "$D/pull1.txt"; then break; fi
+        detach_card "$pid" 35963
+        [ $rc = 0 ] && { echo "import finished before the pull"; return 1; }
+    done
     [ $rc = 6 ] || return 1
-    sleep 2   # reinserted a second after the pull
-    for _ in $(seq 100); do opensc-tool -l 2>/dev/null | grep -Eq "^0 +Yes" && break; sleep 0.1; done
+    wait_token || return 1
     EPASS2003_PIN=12345678 EPASS2003_P12_PASSWORD=secret "$TOOL" import "$D/client.p12" --take chain || return 1
-    "$TOOL" info --json > "$D/d.json"; cat "$D/d.json"
+    EPASS2003_PIN=12345678 "$TOOL" info --json > "$D/d.json"; cat "$D/d.json"
     grep -q "\"certificates\": 2" "$D/d.json" && grep -q "\"public_keys\": 1" "$D/d.json"
 }
 check "card pulled mid-import: exit 6, then the same import completes it" pulled_import
