@@ -130,6 +130,7 @@ pulled_import() {
         "$EMU" attach --state "$D/d.state" --vpcd 127.0.0.1:35963 --wait 10 --pull-after "$n" >> "$D/emu-d.log" 2>&1 &
         pid=$!
         PIDS+=("$pid")
+        PULL_PID=$pid
         for _ in $(seq 100); do opensc-tool -l 2>/dev/null | grep -Eq "^0 +Yes" && break; sleep 0.1; done
         EPASS2003_PIN=12345678 EPASS2003_P12_PASSWORD=secret "$TOOL" import "$D/client.p12" --take chain > "$D/pull1.txt" 2>&1
         rc=$?
@@ -144,6 +145,9 @@ pulled_import() {
     EPASS2003_PIN=12345678 "$TOOL" info --json > "$D/d.json"; cat "$D/d.json"
     grep -q "\"certificates\": 2" "$D/d.json" && grep -q "\"public_keys\": 1" "$D/d.json"
 }
+PULL_PID=
 check "card pulled mid-import: exit 6, then the same import completes it" pulled_import
+# Leave the reader empty for the next suite.
+[ -n "$PULL_PID" ] && detach_card "$PULL_PID" 35963
 
 check_summary
