@@ -253,9 +253,14 @@ pub enum Charset {
 /// `init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Token label (<= 32 bytes of UTF-8).
-    #[arg(long, default_value = "ePass2003")]
-    pub label: String,
+    /// Token label (<= 32 bytes of UTF-8); default: the current label, "ePass2003" on a blank
+    /// token.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Erase with the card's own erase, without the current SO PIN: the way out for a token
+    /// whose SO PIN is unknown or locked (everything on it is lost).
+    #[arg(long)]
+    pub erase: bool,
     /// Maximum tries of the user PIN (0..10; 0 = no retry counter: never locks).
     #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     pub user_max_tries: i64,
@@ -348,4 +353,7 @@ pub struct P12Passwd {
     /// Only lower-case letters and digits in the new password (as some issuers require).
     #[arg(long)]
     pub lower_alnum: bool,
+    /// Allow characters beyond half-width ASCII in the new password.
+    #[arg(long)]
+    pub allow_utf8: bool,
 }

@@ -6,6 +6,7 @@
 
 use crate::error::{from_token, Exit, Result, ToolError};
 use crate::secrets::{need, Secret, SecretSource};
+use crate::t;
 use cryptoki_sys::{CKF_RW_SESSION, CKF_SERIAL_SESSION, CKU_USER, CK_SESSION_HANDLE, CK_SLOT_ID};
 use pkcs15::backend::PinRole;
 use token::config::Config;
@@ -75,6 +76,7 @@ pub fn slots(module: &Module) -> Result<Vec<SlotView>> {
 impl Ctx {
     /// Build the module from `config` and choose the token.
     pub fn open(config: Config, sel: &Selector) -> Result<Ctx> {
+        let pcsc = config.pcsc;
         let module = Module::new(config);
         let all = slots(&module)?;
         let candidates: Vec<&SlotView> = all
@@ -94,12 +96,12 @@ impl Ctx {
             })
             .collect();
         match candidates.as_slice() {
-            [] => Err(no_token(&all, sel)),
+            [] => Err(no_token(&all, sel, pcsc)),
             [one] => {
                 if let Some(e) = &one.error {
                     return Err(ToolError::new(
                         Exit::Card,
-                        format!("the token in \"{}\" cannot be read: {e}", one.reader),
+                        t!("err-token-unreadable", reader = &one.reader, detail = e),
                     ));
                 }
                 let serial = one
@@ -118,18 +120,19 @@ impl Ctx {
                     .iter()
                     .map(|s| {
                         format!(
-                            "{} (serial {})",
+                            "{} ({} {})",
                             s.reader,
+                            t!("word-serial"),
                             s.token.as_ref().map_or("?", |t| t.desc.serial.as_str())
                         )
                     })
                     .collect();
                 Err(ToolError::new(
                     Exit::NoToken,
-                    format!(
-                        "{} tokens are present; choose one with --serial or --reader: {}",
-                        many.len(),
-                        list.join("; ")
+                    t!(
+                        "err-several-tokens",
+                        count = many.len(),
+                        list = list.join("; ")
                     ),
                 ))
             }
@@ -161,8 +164,8 @@ impl Ctx {
     /// try spent), what a lock means and how to get out of it.
     pub fn pin_error(&self, role: PinRole, e: token::Error) -> ToolError {
         let who = match role {
-            PinRole::User => "user PIN",
-            PinRole::So => "SO PIN",
+            PinRole::User => t!("word-user-pin"),
+            PinRole::So => t!("word-so-pin"),
         };
         match e {
             token::Error::PinIncorrect => {
@@ -173,16 +176,16 @@ impl Ctx {
                 let mut err = ToolError::new(
                     Exit::WrongPin,
                     match left {
-                        Some(n) => format!("wrong {who}: {n} tries left"),
-                        None => format!("wrong {who}"),
+                        Some(n) => t!("err-wrong-pin-left", who = &who, left = n),
+                        None => t!("err-wrong-pin-who", who = &who),
                     },
                 );
                 if let Some(n) = left {
                     err = err.with("tries_left", n);
                 }
-                self.err(err.with("pin", who))
+                self.err(err.with("pin", role_key(role)))
             }
-            token::Error::PinLocked => self.err(locked(role).with("pin", who)),
+            token::Error::PinLocked => self.err(locked(role).with("pin", role_key(role))),
             e => self.err(from_token(e)),
         }
     }
@@ -191,47 +194,84 @@ impl Ctx {
 /// The message for a locked PIN.
 pub fn locked(role: PinRole) -> ToolError {
     match role {
-        PinRole::User => ToolError::new(
-            Exit::PinLocked,
-            "the user PIN is locked: unblock it with the SO PIN (`epass2003-tool pin unblock`)",
-        ),
-        PinRole::So => ToolError::new(
-            Exit::PinLocked,
-            "the SO PIN is locked: the token can no longer be administered (no unblocking of \
-             the user PIN, no re-initialisation with the SO PIN). Its certificates and keys \
-             still work with the user PIN.",
-        ),
+        PinRole::User => ToolError::new(Exit::PinLocked, t!("err-user-pin-locked")),
+        PinRole::So => ToolError::new(Exit::PinLocked, t!("err-so-pin-locked")),
     }
     .with("tries_left", 0)
 }
 
-fn no_token(all: &[SlotView], sel: &Selector) -> ToolError {
-    let msg = if all.is_empty() {
-        "no reader and no emulated token found: is pcscd running (`systemctl start pcscd`) and \
-         the token plugged in? For the emulated token set EPASS2003_EMULATOR=FILE."
-            .to_string()
-    } else if !all.iter().any(|s| s.present) {
-        format!(
-            "no token in the reader(s): {}",
-            all.iter()
-                .map(|s| s.reader.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
+fn role_key(role: PinRole) -> &'static str {
+    match role {
+        PinRole::User => "user",
+        PinRole::So => "so",
+    }
+}
+
+/// Why no token is seen, with its fix: pcscd not running, no reader, a reader without a
+/// token, a token that is busy or not an ePass2003 (its ATR shown).
+pub fn no_token_reason(all: &[SlotView], pcsc: bool) -> (String, &'static str) {
+    use token::readers::{diagnose_pcsc, PcscDiagnosis};
+    if pcsc {
+        match diagnose_pcsc() {
+            PcscDiagnosis::Unavailable(e) => {
+                return (t!("diag-no-pcscd", detail = e), "pcscd_not_running");
+            }
+            PcscDiagnosis::NoReaders if all.is_empty() => {
+                return (t!("diag-no-reader"), "no_reader");
+            }
+            PcscDiagnosis::NoReaders => {}
+            PcscDiagnosis::Readers(rs) => {
+                for r in &rs {
+                    if !r.card_present {
+                        continue;
+                    }
+                    let atr = r.atr.as_deref().map(hex::encode).unwrap_or_default();
+                    if let Some(e) = &r.connect_error {
+                        return (
+                            t!("diag-token-busy", reader = &r.name, atr = atr, detail = e),
+                            "token_busy",
+                        );
+                    }
+                    if !r.epass2003 {
+                        return (
+                            t!("diag-not-epass2003", reader = &r.name, atr = atr),
+                            "not_epass2003",
+                        );
+                    }
+                }
+                if rs.iter().all(|r| !r.card_present) && all.iter().all(|s| !s.present) {
+                    let names: Vec<&str> = rs.iter().map(|r| r.name.as_str()).collect();
+                    return (
+                        t!("diag-reader-empty", readers = names.join("; ")),
+                        "reader_empty",
+                    );
+                }
+            }
+        }
+    }
+    if all.is_empty() {
+        (t!("diag-nothing-configured"), "no_reader")
     } else {
-        format!(
-            "no token matches{}{}",
-            sel.serial
-                .as_ref()
-                .map(|s| format!(" serial {s}"))
-                .unwrap_or_default(),
-            sel.reader
-                .as_ref()
-                .map(|r| format!(" reader \"{r}\""))
-                .unwrap_or_default()
+        let names: Vec<&str> = all.iter().map(|s| s.reader.as_str()).collect();
+        (
+            t!("diag-reader-empty", readers = names.join("; ")),
+            "reader_empty",
         )
-    };
-    ToolError::new(Exit::NoToken, msg)
+    }
+}
+
+fn no_token(all: &[SlotView], sel: &Selector, pcsc: bool) -> ToolError {
+    if all.iter().any(|s| s.present) && (sel.serial.is_some() || sel.reader.is_some()) {
+        let what = match (&sel.serial, &sel.reader) {
+            (Some(s), _) => format!("{} {s}", t!("word-serial")),
+            (None, Some(r)) => format!("\"{r}\""),
+            (None, None) => String::new(),
+        };
+        return ToolError::new(Exit::NoToken, t!("err-no-match", what = what))
+            .with("reason", "no_match");
+    }
+    let (msg, reason) = no_token_reason(all, pcsc);
+    ToolError::new(Exit::NoToken, msg).with("reason", reason)
 }
 
 /// An open R/W session; closed on drop.

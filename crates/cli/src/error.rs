@@ -3,6 +3,7 @@
 //! Scripts branch on the exit code; the JSON error object (`--json`) carries the same code by
 //! name (`"kind"`) with details (tries left, the token's serial). The table is the README's.
 
+use crate::t;
 use serde_json::{json, Value};
 use std::fmt;
 
@@ -108,7 +109,11 @@ impl ToolError {
     /// Name the token (every error about a token names its serial).
     pub fn on_token(mut self, serial: &str) -> Self {
         if !serial.is_empty() && !self.message.contains(serial) {
-            self.message = format!("token {serial}: {}", self.message);
+            self.message = t!(
+                "err-on-token",
+                serial = serial,
+                message = self.message.clone()
+            );
         }
         self.with("serial", serial)
     }
@@ -146,38 +151,23 @@ pub type Result<T> = std::result::Result<T, ToolError>;
 pub fn from_token(e: token::Error) -> ToolError {
     use token::Error as E;
     match e {
-        E::PinIncorrect => ToolError::new(Exit::WrongPin, "wrong PIN"),
-        E::PinLocked => ToolError::new(Exit::PinLocked, "the PIN is locked"),
-        E::PinLenRange => ToolError::input("the PIN's length is outside the token's PIN policy"),
-        E::PinInvalid => ToolError::input(
-            "the PIN does not meet the token's PIN policy (or is the same as the old one)",
-        ),
-        E::TokenNotPresent | E::DeviceRemoved => {
-            ToolError::new(Exit::Card, "the token was removed (or did not answer)")
-        }
-        E::Device(m) => ToolError::new(Exit::Card, format!("card error: {m}")),
-        E::DeviceMemory => ToolError::new(Exit::TokenFull, "the token's memory is full"),
-        E::TokenWriteProtected => ToolError::new(
-            Exit::NotPossible,
-            "the token is write-protected (personalised by Feitian's middleware): re-initialise it to write",
-        ),
-        E::TokenNotRecognized => ToolError::new(
-            Exit::NotPossible,
-            "the token is not initialised: run `epass2003-tool init` first",
-        ),
-        E::UserPinNotInitialized => ToolError::new(
-            Exit::NotPossible,
-            "the token has no user PIN yet: unblock/set it with the SO PIN (`epass2003-tool pin unblock`)",
-        ),
-        E::KeySizeRange => ToolError::new(Exit::NotPossible, "the card cannot hold a key of this size"),
-        E::KeyFunctionNotPermitted => {
-            ToolError::new(Exit::NotPossible, "the key's usage does not allow this")
-        }
+        E::PinIncorrect => ToolError::new(Exit::WrongPin, t!("err-wrong-pin")),
+        E::PinLocked => ToolError::new(Exit::PinLocked, t!("err-pin-locked")),
+        E::PinLenRange => ToolError::input(t!("err-pin-len-range")),
+        E::PinInvalid => ToolError::input(t!("err-pin-invalid")),
+        E::TokenNotPresent | E::DeviceRemoved => ToolError::new(Exit::Card, t!("err-removed")),
+        E::Device(m) => ToolError::new(Exit::Card, t!("err-card", detail = m)),
+        E::DeviceMemory => ToolError::new(Exit::TokenFull, t!("err-token-full")),
+        E::TokenWriteProtected => ToolError::new(Exit::NotPossible, t!("err-write-protected")),
+        E::TokenNotRecognized => ToolError::new(Exit::NotPossible, t!("err-not-initialised")),
+        E::UserPinNotInitialized => ToolError::new(Exit::NotPossible, t!("err-no-user-pin")),
+        E::KeySizeRange => ToolError::new(Exit::NotPossible, t!("err-key-size")),
+        E::KeyFunctionNotPermitted => ToolError::new(Exit::NotPossible, t!("err-key-usage")),
         E::ArgumentsBad(m) => ToolError::input(m),
-        E::SessionExists => ToolError::new(
-            Exit::NotPossible,
-            "another application has sessions open on this token",
+        E::SessionExists => ToolError::new(Exit::NotPossible, t!("err-sessions-open")),
+        other => ToolError::new(
+            Exit::Internal,
+            t!("err-internal", detail = other.to_string()),
         ),
-        other => ToolError::new(Exit::Internal, format!("token error: {other}")),
     }
 }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cmd;
 pub mod ctx;
 pub mod error;
+pub mod i18n;
 pub mod output;
 pub mod secrets;
 
@@ -35,11 +36,24 @@ pub struct Runtime<'a> {
     pub progress: &'a mut dyn FnMut(&str),
     /// "Now", as seconds since the Unix epoch (tests fix it).
     pub now: i64,
+    /// The language of messages.
+    pub lang: i18n::Lang,
 }
 
 /// Parse `args` and run the command; write its output to `out` and errors to `err` (with
 /// `--json`, the error document goes to `out` too); return the exit code.
 pub fn run<I, T>(args: I, rt: &mut Runtime<'_>, out: &mut dyn Write, err: &mut dyn Write) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let previous = i18n::set_lang(rt.lang);
+    let code = run_inner(args, rt, out, err);
+    i18n::set_lang(previous);
+    code
+}
+
+fn run_inner<I, T>(args: I, rt: &mut Runtime<'_>, out: &mut dyn Write, err: &mut dyn Write) -> Exit
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

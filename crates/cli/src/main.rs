@@ -36,7 +36,7 @@ fn main() {
     };
     let mut confirm = |q: &str| -> bool {
         if !std::io::stdin().is_terminal() {
-            eprintln!("{q} [y/N] (no terminal: use --yes)");
+            eprintln!("{q} [y/N] {}", epass2003_tool::t!("confirm-no-terminal"));
             return false;
         }
         eprint!("{q} [y/N] ");
@@ -61,6 +61,7 @@ fn main() {
         confirm: &mut confirm,
         progress: &mut progress,
         now,
+        lang: epass2003_tool::i18n::Lang::from_env(),
     };
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

@@ -3,6 +3,7 @@
 //! command line. Every secret lives in `Zeroizing` memory and is never logged.
 
 use crate::error::{Result, ToolError};
+use crate::t;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, IsTerminal};
 use zeroize::Zeroizing;
@@ -37,14 +38,18 @@ impl Secret {
         }
     }
     /// The prompt.
-    pub fn prompt(self) -> &'static str {
+    pub fn prompt(self) -> String {
+        format!("{}: ", self.name())
+    }
+    /// What it is called in messages ("user PIN", "PKCS#12 password").
+    pub fn name(self) -> String {
         match self {
-            Secret::UserPin => "User PIN: ",
-            Secret::NewUserPin => "New user PIN: ",
-            Secret::SoPin => "SO PIN: ",
-            Secret::NewSoPin => "New SO PIN: ",
-            Secret::P12Password => "PKCS#12 password: ",
-            Secret::NewP12Password => "New PKCS#12 password: ",
+            Secret::UserPin => t!("secret-user-pin"),
+            Secret::NewUserPin => t!("secret-new-user-pin"),
+            Secret::SoPin => t!("secret-so-pin"),
+            Secret::NewSoPin => t!("secret-new-so-pin"),
+            Secret::P12Password => t!("secret-p12-password"),
+            Secret::NewP12Password => t!("secret-new-p12-password"),
         }
     }
     fn is_new(self) -> bool {
@@ -100,7 +105,7 @@ impl Interactive {
             None => None,
             Some(n) => Some(BufReader::new(
                 std::fs::File::open(format!("/dev/fd/{n}")).map_err(|e| {
-                    ToolError::input(format!("--secrets-fd {n}: cannot read it ({e})"))
+                    ToolError::input(t!("err-secrets-fd", fd = n, detail = e.to_string()))
                 })?,
             )),
         };
@@ -117,11 +122,11 @@ impl SecretSource for Interactive {
             let mut line = Zeroizing::new(String::new());
             let n = r
                 .read_line(&mut line)
-                .map_err(|e| ToolError::input(format!("--secrets-fd: {e}")))?;
+                .map_err(|e| ToolError::input(t!("err-secrets-fd-read", detail = e.to_string())))?;
             if n == 0 {
-                return Err(ToolError::input(format!(
-                    "--secrets-fd ended before the {} was given",
-                    what.prompt().trim_end_matches(": ")
+                return Err(ToolError::input(t!(
+                    "err-secrets-fd-ended",
+                    what = what.name()
                 )));
             }
             let v = line.trim_end_matches(['\n', '\r']).to_string();
@@ -130,16 +135,23 @@ impl SecretSource for Interactive {
         if !std::io::stdin().is_terminal() {
             return Ok(None);
         }
-        let first =
-            Zeroizing::new(rpassword::prompt_password(what.prompt()).map_err(|e| {
-                ToolError::new(crate::error::Exit::Cancelled, format!("prompt: {e}"))
-            })?);
+        let first = Zeroizing::new(rpassword::prompt_password(what.prompt()).map_err(|e| {
+            ToolError::new(
+                crate::error::Exit::Cancelled,
+                t!("err-prompt", detail = e.to_string()),
+            )
+        })?);
         if what.is_new() {
-            let again = Zeroizing::new(rpassword::prompt_password("Repeat it: ").map_err(|e| {
-                ToolError::new(crate::error::Exit::Cancelled, format!("prompt: {e}"))
-            })?);
+            let again = Zeroizing::new(
+                rpassword::prompt_password(format!("{}: ", t!("prompt-repeat"))).map_err(|e| {
+                    ToolError::new(
+                        crate::error::Exit::Cancelled,
+                        t!("err-prompt", detail = e.to_string()),
+                    )
+                })?,
+            );
             if *first != *again {
-                return Err(ToolError::input("the two entries differ"));
+                return Err(ToolError::input(t!("err-entries-differ")));
             }
         }
         Ok(Some(first))
@@ -149,10 +161,10 @@ impl SecretSource for Interactive {
 /// Ask `src` for a secret; a clear error if no source can give it.
 pub fn need(src: &mut dyn SecretSource, what: Secret) -> Result<Zeroizing<String>> {
     src.get(what)?.ok_or_else(|| {
-        ToolError::input(format!(
-            "the {} is needed: type it at a terminal, set {}, or pass it on --secrets-fd",
-            what.prompt().trim_end_matches(": ").to_lowercase(),
-            what.env()
+        ToolError::input(t!(
+            "err-secret-needed",
+            what = what.name(),
+            env = what.env()
         ))
     })
 }
@@ -170,7 +182,15 @@ pub enum Strength {
 }
 
 impl Strength {
-    /// The word shown.
+    /// The word shown, in the user's language.
+    pub fn word(self) -> String {
+        match self {
+            Strength::Low => t!("strength-low"),
+            Strength::Medium => t!("strength-medium"),
+            Strength::High => t!("strength-high"),
+        }
+    }
+    /// The machine-readable word (JSON).
     pub fn as_str(self) -> &'static str {
         match self {
             Strength::Low => "low",

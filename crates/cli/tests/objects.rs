@@ -116,6 +116,7 @@ fn import_pfx_with_chain_then_certs_expiring_export_delete() {
         dir: tempfile::tempdir().unwrap(),
         state: env.state.clone(),
         now: env.now,
+        lang: env.lang,
     };
     later.now += 11 * 86_400;
     let o = later.run(&["expiring", "--json"], Given::default());

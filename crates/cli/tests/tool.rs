@@ -300,10 +300,153 @@ fn no_token_anywhere() {
         confirm: &mut confirm,
         progress: &mut progress,
         now: 0,
+        lang: epass2003_tool::i18n::Lang::En,
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let exit = run(["epass2003-tool", "info"], &mut rt, &mut out, &mut err);
     assert_eq!(exit, Exit::NoToken);
     let err = String::from_utf8(err).unwrap();
     assert!(err.contains("pcscd"), "{err}");
+}
+
+#[test]
+fn japanese_messages_same_json_and_exit_codes() {
+    let mut env = Env::new();
+    env.lang = epass2003_tool::i18n::Lang::Ja;
+    env.init(&["--user-max-tries", "5"]);
+    let text = env.run(&["info"], Given::default()).stdout;
+    assert!(text.contains("残り 5 回 / 最大 5 回"), "{text}");
+    assert!(text.contains("ユーザー PIN"), "{text}");
+    let o = env.run(
+        &["rename", "x"],
+        Given::default().with(Secret::UserPin, "00000000"),
+    );
+    assert_eq!(o.exit, Exit::WrongPin);
+    assert!(
+        o.stderr.contains("正しくありません") && o.stderr.contains("4 回"),
+        "{}",
+        o.stderr
+    );
+    // JSON keys and kinds do not change with the language.
+    let o = env.run(
+        &["rename", "x", "--json"],
+        Given::default().with(Secret::UserPin, "00000000"),
+    );
+    let j = o.json();
+    assert_eq!(j["error"]["kind"], "wrong_pin");
+    assert_eq!(j["error"]["tries_left"], 3);
+    let o = env.run(&["init", "--yes", "--timeout", "601"], Given::default());
+    assert_eq!(o.exit, Exit::BadInput);
+    assert!(
+        o.stderr.contains("範囲外") && o.stderr.contains("0..600"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn full_width_pins_are_refused_before_any_apdu() {
+    for lang in [
+        epass2003_tool::i18n::Lang::En,
+        epass2003_tool::i18n::Lang::Ja,
+    ] {
+        let mut env = Env::new();
+        env.lang = lang;
+        env.init(&[]);
+        let o = env.run(
+            &["pin", "change", "--json"],
+            user().with(Secret::NewUserPin, "１２３４５"),
+        );
+        assert_eq!(o.exit, Exit::BadInput, "{}", o.stdout);
+        let j = o.json();
+        assert_eq!(j["error"]["rule"], "half_width");
+        let msg = j["error"]["message"].as_str().unwrap().to_string();
+        match lang {
+            epass2003_tool::i18n::Lang::En => assert!(
+                msg.contains("half-width letters, digits and symbols"),
+                "{msg}"
+            ),
+            epass2003_tool::i18n::Lang::Ja => assert!(msg.contains("半角"), "{msg}"),
+        }
+        // No try was spent, the old PIN still works.
+        let j = env.run(&["info", "--json"], Given::default()).json();
+        assert_eq!(j["user_pin"]["tries_left"], 10);
+        let o = env.run(
+            &["init", "--yes"],
+            Given::default()
+                .with(Secret::SoPin, SO_PIN)
+                .with(Secret::NewSoPin, "ＡＢＣＤ1234")
+                .with(Secret::NewUserPin, USER_PIN),
+        );
+        assert_eq!(o.exit, Exit::BadInput);
+    }
+}
+
+#[test]
+fn erase_is_the_way_out_of_a_locked_so_pin() {
+    let env = Env::new();
+    env.init(&["--so-max-tries", "2", "--label", "経理"]);
+    for _ in 0..2 {
+        env.run(
+            &["pin", "unblock"],
+            Given::default()
+                .with(Secret::SoPin, "00000000")
+                .with(Secret::NewUserPin, "55556666"),
+        );
+    }
+    // A normal init refuses: the SO PIN is locked, and the message names the way out.
+    let o = env.run(
+        &["init", "--yes"],
+        Given::default()
+            .with(Secret::SoPin, SO_PIN)
+            .with(Secret::NewSoPin, SO_PIN)
+            .with(Secret::NewUserPin, USER_PIN),
+    );
+    assert_eq!(o.exit, Exit::PinLocked);
+    assert!(o.stderr.contains("init --erase"), "{}", o.stderr);
+    // --erase asks for confirmation, then needs no current SO PIN.
+    let o = env.run(
+        &["init", "--erase"],
+        Given::default()
+            .with(Secret::NewSoPin, "11112222")
+            .with(Secret::NewUserPin, "33334444"),
+    );
+    assert_eq!(o.exit, Exit::Cancelled);
+    let o = env.run(
+        &["init", "--erase", "--yes", "--json"],
+        Given::default()
+            .with(Secret::NewSoPin, "11112222")
+            .with(Secret::NewUserPin, "33334444"),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stdout);
+    let j = o.json();
+    assert_eq!(j["erased_without_so_pin"], true);
+    assert_eq!(
+        j["label"], "経理",
+        "init keeps the current label unless one is given"
+    );
+    let j = env.run(&["info", "--json"], Given::default()).json();
+    assert_eq!(j["so_pin"]["locked"], false);
+    assert_eq!(j["so_pin"]["tries_left"], 10);
+    assert_eq!(
+        env.run(
+            &["rename", "new"],
+            Given::default().with(Secret::UserPin, "33334444")
+        )
+        .exit,
+        Exit::Ok
+    );
+}
+
+#[test]
+fn blank_token_gets_the_default_label() {
+    let env = Env::new();
+    let o = env.run(
+        &["init", "--yes", "--json"],
+        Given::default()
+            .with(Secret::NewSoPin, SO_PIN)
+            .with(Secret::NewUserPin, USER_PIN),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stdout);
+    assert_eq!(o.json()["label"], "ePass2003");
 }

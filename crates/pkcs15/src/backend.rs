@@ -511,6 +511,12 @@ pub trait TokenBackend: Send {
     fn refresh(&mut self) -> Result<bool> {
         Ok(false)
     }
+    /// Erase the card with its own erase command (no PIN: it works when the SO PIN is unknown
+    /// or locked) and create a fresh layout. Default: [`Self::init_token`], for backends whose
+    /// `init_token` needs no PIN.
+    fn erase_and_init(&mut self, params: &InitParams<'_>) -> Result<()> {
+        self.init_token(params)
+    }
     /// Facts about the card known from connecting (variant, layout, ATR). Default: unknown.
     fn card_facts(&mut self) -> CardFacts {
         CardFacts::default()

@@ -53,6 +53,9 @@ pub struct InitSpec<'a> {
     pub so_pin_policy: PinPolicy,
     /// Inactivity timeout in minutes (0..=600, 0 = none).
     pub auth_timeout_minutes: u16,
+    /// Erase with the card's own erase, without the current SO PIN: the way out for a token
+    /// whose SO PIN is unknown or locked (everything on it is lost).
+    pub erase: bool,
 }
 
 /// Largest maximum-tries value the vendor tool offers (and this project accepts).
@@ -201,6 +204,13 @@ impl Token {
         if let Some(u) = spec.user_pin {
             check_pin(&spec.user_pin_policy, u)?;
         }
+        if spec.erase {
+            let params = self.params(spec, spec.so_pin);
+            self.backend
+                .erase_and_init(&params)
+                .map_err(|e| self.be(e))?;
+            return self.after_init();
+        }
         if self.desc.initialized && self.so_pin.initialized {
             let cur = spec.current_so_pin.ok_or(Error::UserNotLoggedIn)?;
             if self.so_pin.locked() {
@@ -240,6 +250,10 @@ impl Token {
 
     fn finish_init(&mut self, params: &InitParams<'_>) -> Result<()> {
         self.backend.init_token(params).map_err(|e| self.be(e))?;
+        self.after_init()
+    }
+
+    fn after_init(&mut self) -> Result<()> {
         self.login = LoginState::Public;
         let _ = self.backend.logout();
         self.desc = self.backend.describe().map_err(|e| self.be(e))?;

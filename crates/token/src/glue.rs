@@ -140,6 +140,22 @@ impl TokenBackend for Layout {
 
     /// PKCS#15: erase and create. Feitian middleware: verify `params.so_pin` as the token's
     /// user PIN, then hand the card to the PKCS#15 backend, which erases it and creates PKCS#15.
+    /// Whatever the layout: hand the card to the PKCS#15 backend, whose initialisation starts
+    /// with the card's erase (no PIN).
+    fn erase_and_init(&mut self, params: &InitParams<'_>) -> pkcs15::backend::Result<()> {
+        match self {
+            Layout::Pkcs15(t) => t.init_token(params),
+            Layout::Espk(slot, emulated) => {
+                let emulated = *emulated;
+                let conn = slot.take().ok_or(BackendError::Removed)?.into_connection();
+                let mut p15 = Epass2003Token::open(conn, pkcs15_options(emulated))?;
+                let r = p15.init_token(params);
+                *self = Layout::Pkcs15(Box::new(p15));
+                r
+            }
+        }
+    }
+
     fn init_token(&mut self, params: &InitParams<'_>) -> pkcs15::backend::Result<()> {
         match self {
             Layout::Pkcs15(t) => t.init_token(params),

@@ -172,3 +172,93 @@ impl Reader for PcscReader {
         open_backend(conn, false)
     }
 }
+
+/// What PC/SC says about its readers, for telling a user why no token is seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PcscDiagnosis {
+    /// PC/SC cannot be reached (pcscd not running or not installed); the error text.
+    Unavailable(String),
+    /// pcscd runs but lists no reader.
+    NoReaders,
+    /// The readers and what is in them.
+    Readers(Vec<ReaderDiagnosis>),
+}
+
+/// One PC/SC reader as the diagnosis sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderDiagnosis {
+    /// Reader name.
+    pub name: String,
+    /// A card is in it.
+    pub card_present: bool,
+    /// The card's ATR, if one is present.
+    pub atr: Option<Vec<u8>>,
+    /// The ATR is an ePass2003's.
+    pub epass2003: bool,
+    /// Connecting to the card failed (busy: another application holds it exclusively; or
+    /// mute); the error text.
+    pub connect_error: Option<String>,
+}
+
+/// Ask PC/SC what it sees: no card APDU is sent (a shared connect, then released).
+pub fn diagnose_pcsc() -> PcscDiagnosis {
+    let ctx = match epass2003::transport::pcsc::PcscContext::establish() {
+        Ok(c) => c,
+        Err(e) => return PcscDiagnosis::Unavailable(e.to_string()),
+    };
+    let names = match ctx.list_readers() {
+        Ok(n) => n,
+        Err(e) => return PcscDiagnosis::Unavailable(e.to_string()),
+    };
+    if names.is_empty() {
+        return PcscDiagnosis::NoReaders;
+    }
+    let mut atrs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut present: Vec<String> = Vec::new();
+    if let Ok(mut w) = ctx.watch() {
+        if let Ok(events) = w.wait(Some(std::time::Duration::ZERO)) {
+            for e in events {
+                if let epass2003::transport::pcsc::ReaderEvent::CardInserted { reader, atr } = e {
+                    atrs.push((reader, atr));
+                }
+            }
+        }
+        present = names
+            .iter()
+            .filter(|n| w.card_present(n))
+            .cloned()
+            .collect();
+    }
+    PcscDiagnosis::Readers(
+        names
+            .into_iter()
+            .map(|name| {
+                let card_present = present.contains(&name);
+                let mut atr = atrs
+                    .iter()
+                    .find(|(r, _)| r == &name)
+                    .map(|(_, a)| a.clone());
+                let mut connect_error = None;
+                if card_present {
+                    match ctx.connect(&name) {
+                        Ok(t) => {
+                            if atr.is_none() {
+                                atr = Some(epass2003::transport::Transport::atr(&t));
+                            }
+                            let _ = t.disconnect();
+                        }
+                        Err(e) => connect_error = Some(e.to_string()),
+                    }
+                }
+                let epass2003 = atr.as_deref().is_some_and(epass2003::card::atr_matches);
+                ReaderDiagnosis {
+                    name,
+                    card_present,
+                    atr,
+                    epass2003,
+                    connect_error,
+                }
+            })
+            .collect(),
+    )
+}

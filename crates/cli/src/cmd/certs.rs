@@ -7,7 +7,7 @@ use crate::cli::{CertSel, Encoding, ExpiringArgs, ExportArgs};
 use crate::ctx::Ctx;
 use crate::error::{Exit, Result, ToolError};
 use crate::output::{Lines, Report};
-use crate::Runtime;
+use crate::{t, Runtime};
 use cryptoki_sys::CK_OBJECT_HANDLE;
 use pkcs15::backend::{ObjectKind, ObjectMeta};
 use pki_files::details::{cert_details, CertDetails};
@@ -120,28 +120,36 @@ pub fn list(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
     let all = read_all(ctx)?;
     let mut text = String::new();
     if all.is_empty() {
-        text.push_str(&format!("No certificates on token {}.\n", ctx.serial));
+        text.push_str(&format!("{}\n", t!("certs-none", serial = &ctx.serial)));
     }
     for c in &all {
         match &c.details {
             Some(d) => text.push_str(&format!(
-                "{} (id {}): {}\n    issuer {}, valid until {}{}{}\n",
+                "{} (id {}): {}\n    {}{}{}\n",
                 c.meta.label,
                 hex::encode(&c.meta.id),
                 d.subject_str,
-                d.issuer_str,
-                d.not_after_str,
+                t!(
+                    "certs-line",
+                    issuer = &d.issuer_str,
+                    until = &d.not_after_str
+                ),
                 if d.not_after < rt.now {
-                    " (EXPIRED)"
+                    format!(" ({})", t!("word-expired"))
                 } else {
-                    ""
+                    String::new()
                 },
-                if c.has_key { ", key on the token" } else { "" },
+                if c.has_key {
+                    format!(", {}", t!("certs-key-on-token"))
+                } else {
+                    String::new()
+                },
             )),
             None => text.push_str(&format!(
-                "{} (id {}): unreadable certificate\n",
+                "{} (id {}): {}\n",
                 c.meta.label,
-                hex::encode(&c.meta.id)
+                hex::encode(&c.meta.id),
+                t!("certs-unreadable")
             )),
         }
     }
@@ -155,40 +163,45 @@ pub fn list(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
 /// Details as text.
 pub fn details_text(d: &CertDetails, now: i64) -> String {
     let mut l = Lines::default();
-    l.add("Subject", &d.subject_str);
+    l.add(t!("cert-subject"), &d.subject_str);
     for rdn in &d.subject {
         for (k, v) in &rdn.attrs {
             l.add(format!("  {k}"), v);
         }
     }
-    l.add("Issuer", &d.issuer_str);
-    if d.self_signed {
-        l.add("", "self-signed");
+    l.add(t!("cert-issuer"), &d.issuer_str);
+    for rdn in &d.issuer {
+        for (k, v) in &rdn.attrs {
+            l.add(format!("  {k}"), v);
+        }
     }
-    l.add("Serial", &d.serial_hex)
-        .add("Valid from", &d.not_before_str)
+    if d.self_signed {
+        l.add("", t!("cert-self-signed"));
+    }
+    l.add(t!("cert-serial"), &d.serial_hex)
+        .add(t!("cert-valid-from"), &d.not_before_str)
         .add(
-            "Valid until",
+            t!("cert-valid-until"),
             format!(
-                "{}{}",
+                "{} ({})",
                 d.not_after_str,
                 if d.not_after < now {
-                    " (EXPIRED)".to_string()
+                    t!("word-expired")
                 } else {
-                    format!(" ({} days left)", days_left(d, now))
+                    t!("cert-days-left", days = days_left(d, now))
                 }
             ),
         )
-        .add("Key", &d.key_type)
-        .add("SHA-256 fingerprint", &d.sha256_fingerprint);
+        .add(t!("cert-key"), &d.key_type)
+        .add(t!("cert-fingerprint"), &d.sha256_fingerprint);
     if !d.key_usage.is_empty() {
-        l.add("Key usage", d.key_usage.join(", "));
+        l.add(t!("cert-key-usage"), d.key_usage.join(", "));
     }
     if !d.extended_key_usage.is_empty() {
-        l.add("Extended key usage", d.extended_key_usage.join(", "));
+        l.add(t!("cert-eku"), d.extended_key_usage.join(", "));
     }
     if d.is_ca {
-        l.add("CA", "yes");
+        l.add("CA", t!("word-yes"));
     }
     l.render(2)
 }
@@ -198,25 +211,47 @@ pub fn show(ctx: &Ctx, rt: &mut Runtime<'_>, sel: &CertSel) -> Result<Report> {
     let all = read_all(ctx)?;
     let chosen = select(&all, sel).map_err(|e| ctx.err(e))?;
     if chosen.is_empty() {
-        return Err(ctx.err(ToolError::input(
-            "no certificate matches (see `certs list`)",
-        )));
+        return Err(ctx.err(ToolError::input(t!("err-no-cert-matches"))));
     }
     let mut text = String::new();
     for c in &chosen {
         text.push_str(&format!(
-            "Certificate \"{}\" (id {}){}\n",
-            c.meta.label,
-            hex::encode(&c.meta.id),
+            "{}\n",
             if c.has_key {
-                ", private key on the token"
+                t!(
+                    "cert-header-key",
+                    label = &c.meta.label,
+                    id = hex::encode(&c.meta.id)
+                )
             } else {
-                ", no private key on the token"
+                t!(
+                    "cert-header-nokey",
+                    label = &c.meta.label,
+                    id = hex::encode(&c.meta.id)
+                )
             }
         ));
         match &c.details {
-            Some(d) => text.push_str(&details_text(d, rt.now)),
-            None => text.push_str("  (the certificate cannot be parsed)\n"),
+            Some(d) => {
+                text.push_str(&details_text(d, rt.now));
+                // Whether the issuer is on the token: a neutral line, never an error.
+                if !d.self_signed {
+                    let issuer_here = all.iter().any(|o| {
+                        o.details
+                            .as_ref()
+                            .is_some_and(|x| x.subject_str == d.issuer_str)
+                    });
+                    text.push_str(&format!(
+                        "  {}\n",
+                        if issuer_here {
+                            t!("cert-issuer-on-token")
+                        } else {
+                            t!("cert-issuer-not-on-token")
+                        }
+                    ));
+                }
+            }
+            None => text.push_str(&format!("  {}\n", t!("certs-unreadable"))),
         }
     }
     let js: Vec<Value> = chosen.iter().map(|c| cert_json(c, rt.now)).collect();
@@ -232,16 +267,8 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<Report> {
     let chosen = select(&all, &a.sel).map_err(|e| ctx.err(e))?;
     let c = match chosen.as_slice() {
         [one] => *one,
-        [] => {
-            return Err(ctx.err(ToolError::input(
-                "no certificate matches (see `certs list`)",
-            )))
-        }
-        _ => {
-            return Err(ctx.err(ToolError::input(
-                "several certificates match: choose one with --id or --label",
-            )))
-        }
+        [] => return Err(ctx.err(ToolError::input(t!("err-no-cert-matches")))),
+        _ => return Err(ctx.err(ToolError::input(t!("err-several-certs")))),
     };
     let bytes = match a.format {
         Encoding::Der => c.der.clone(),
@@ -250,23 +277,26 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<Report> {
     let to_stdout = a.out.as_os_str() == "-";
     if to_stdout {
         if a.format == Encoding::Der {
-            return Err(ToolError::input(
-                "DER is binary: write it to a file with --out FILE",
-            ));
+            return Err(ToolError::input(t!("err-der-stdout")));
         }
         return Ok(Report::ok(
             json!({"serial": ctx.serial, "id": hex::encode(&c.meta.id), "pem": String::from_utf8_lossy(&bytes)}),
             String::from_utf8_lossy(&bytes).into_owned(),
         ));
     }
-    std::fs::write(&a.out, &bytes)
-        .map_err(|e| ToolError::input(format!("{}: {e}", a.out.display())))?;
+    std::fs::write(&a.out, &bytes).map_err(|e| {
+        ToolError::input(t!(
+            "err-file",
+            file = a.out.display().to_string(),
+            detail = e.to_string()
+        ))
+    })?;
     Ok(Report::ok(
         json!({"serial": ctx.serial, "id": hex::encode(&c.meta.id), "file": a.out.display().to_string()}),
-        format!(
-            "Certificate \"{}\" written to {}",
-            c.meta.label,
-            a.out.display()
+        t!(
+            "cert-written",
+            label = &c.meta.label,
+            file = a.out.display().to_string()
         ),
     ))
 }
@@ -290,31 +320,34 @@ pub fn expiring(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ExpiringArgs) -> Result<Rep
     for c in &expired {
         if let Some(d) = &c.details {
             text.push_str(&format!(
-                "EXPIRED  {} (id {}): {} expired {}\n",
-                c.meta.label,
-                hex::encode(&c.meta.id),
-                d.subject_str,
-                d.not_after_str
+                "{}\n",
+                t!(
+                    "expiry-expired",
+                    label = &c.meta.label,
+                    id = hex::encode(&c.meta.id),
+                    subject = &d.subject_str,
+                    date = &d.not_after_str
+                )
             ));
         }
     }
     for c in &soon {
         if let Some(d) = &c.details {
             text.push_str(&format!(
-                "EXPIRING {} (id {}): {} expires {} ({} days left)\n",
-                c.meta.label,
-                hex::encode(&c.meta.id),
-                d.subject_str,
-                d.not_after_str,
-                days_left(d, rt.now)
+                "{}\n",
+                t!(
+                    "expiry-soon",
+                    label = &c.meta.label,
+                    id = hex::encode(&c.meta.id),
+                    subject = &d.subject_str,
+                    date = &d.not_after_str,
+                    days = days_left(d, rt.now)
+                )
             ));
         }
     }
     if text.is_empty() {
-        text = format!(
-            "No certificate on token {} expires within {days} days.\n",
-            ctx.serial
-        );
+        text = format!("{}\n", t!("expiry-none", serial = &ctx.serial, days = days));
     }
     let exit = if !expired.is_empty() {
         Exit::Expired

@@ -7,7 +7,7 @@ use crate::cli::{CertSel, DeleteArgs, DeleteWhat};
 use crate::ctx::Ctx;
 use crate::error::{Exit, Result, ToolError};
 use crate::output::Report;
-use crate::Runtime;
+use crate::{t, Runtime};
 use cryptoki_sys::CK_OBJECT_HANDLE;
 use pkcs15::backend::{ObjectKind, ObjectMeta};
 use serde_json::json;
@@ -27,21 +27,28 @@ pub fn select<'a>(
         .collect())
 }
 
-fn kind_name(k: ObjectKind) -> &'static str {
+fn kind_name(k: ObjectKind) -> String {
+    match k {
+        ObjectKind::Certificate => t!("kind-certificate"),
+        ObjectKind::PublicKey => t!("kind-public-key"),
+        ObjectKind::PrivateKey => t!("kind-private-key"),
+        ObjectKind::Data => t!("kind-data"),
+    }
+}
+
+fn kind_key(k: ObjectKind) -> &'static str {
     match k {
         ObjectKind::Certificate => "certificate",
-        ObjectKind::PublicKey => "public key",
-        ObjectKind::PrivateKey => "private key",
-        ObjectKind::Data => "data object",
+        ObjectKind::PublicKey => "public_key",
+        ObjectKind::PrivateKey => "private_key",
+        ObjectKind::Data => "data",
     }
 }
 
 /// Run `delete`.
 pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &DeleteArgs) -> Result<Report> {
     if a.what != DeleteWhat::All && a.sel.id.is_none() && a.sel.label.is_none() {
-        return Err(ctx.err(ToolError::input(
-            "say which one: --id HEX or --label LABEL (see `certs list`)",
-        )));
+        return Err(ctx.err(ToolError::input(t!("err-say-which"))));
     }
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
@@ -73,26 +80,27 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &DeleteArgs) -> Result
         }
     };
     if chosen.is_empty() {
-        return Err(ctx.err(ToolError::new(
-            Exit::BadInput,
-            "nothing on the token matches",
-        )));
+        return Err(ctx.err(ToolError::new(Exit::BadInput, t!("err-nothing-matches"))));
     }
     let list: Vec<String> = chosen
         .iter()
         .map(|(_, m)| {
-            format!(
-                "{} \"{}\" (id {})",
-                kind_name(m.kind),
-                m.label,
-                hex::encode(&m.id)
+            t!(
+                "object-named",
+                kind = kind_name(m.kind),
+                label = &m.label,
+                id = hex::encode(&m.id)
             )
         })
         .collect();
     confirm(
         rt,
         yes,
-        &format!("Delete from token {}: {}?", ctx.serial, list.join(", ")),
+        &t!(
+            "confirm-delete",
+            serial = &ctx.serial,
+            list = list.join(", ")
+        ),
     )?;
     // Certificates first, then public keys, then private keys: a pair is never left with a
     // certificate that has no key.
@@ -106,11 +114,10 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &DeleteArgs) -> Result
     let mut deleted = Vec::new();
     for (h, m) in order {
         s.with(|t, hs, sh| t.destroy_object(hs, sh, *h))?;
-        deleted
-            .push(json!({"kind": kind_name(m.kind), "label": m.label, "id": hex::encode(&m.id)}));
+        deleted.push(json!({"kind": kind_key(m.kind), "label": m.label, "id": hex::encode(&m.id)}));
     }
     Ok(Report::ok(
         json!({"serial": ctx.serial, "deleted": deleted}),
-        format!("Deleted from token {}: {}", ctx.serial, list.join(", ")),
+        t!("deleted", serial = &ctx.serial, list = list.join(", ")),
     ))
 }

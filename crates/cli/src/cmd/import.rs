@@ -16,7 +16,7 @@ use crate::cli::{Format, ImportArgs, Take, Usage};
 use crate::ctx::{Ctx, Session};
 use crate::error::{Exit, Result, ToolError};
 use crate::output::Report;
-use crate::Runtime;
+use crate::{t, Runtime};
 use cryptoki_sys::*;
 use der::Decode;
 use pkcs15::backend::{KeyUsage, ObjectKind, ObjectMeta};
@@ -112,14 +112,24 @@ fn rollback(s: &Session<'_>, w: &Written) {
 
 /// Run `import`.
 pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report> {
-    let data = std::fs::read(&a.file)
-        .map_err(|e| ctx.err(ToolError::input(format!("{}: {e}", a.file.display()))))?;
+    let data = std::fs::read(&a.file).map_err(|e| {
+        ctx.err(ToolError::input(t!(
+            "err-file",
+            file = a.file.display().to_string(),
+            detail = e.to_string()
+        )))
+    })?;
     let certs = match a.format {
         Format::P12 => None,
-        Format::P7b | Format::Cert => Some(
-            pki_files::certs::parse_certificates(&data)
-                .map_err(|e| ctx.err(ToolError::input(format!("{}: {e}", a.file.display()))))?,
-        ),
+        Format::P7b | Format::Cert => {
+            Some(pki_files::certs::parse_certificates(&data).map_err(|e| {
+                ctx.err(ToolError::input(t!(
+                    "err-file",
+                    file = a.file.display().to_string(),
+                    detail = e.to_string()
+                )))
+            })?)
+        }
         Format::Auto => pki_files::certs::parse_certificates(&data).ok(),
     };
     match certs {
@@ -129,7 +139,7 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report> {
 }
 
 fn label_of(der: &[u8]) -> String {
-    pki_files::details::common_name(der).unwrap_or_else(|| "Certificate".into())
+    pki_files::details::common_name(der).unwrap_or_else(|| t!("kind-certificate"))
 }
 
 /// Certificates only (P7B, CRT/CER).
@@ -140,15 +150,20 @@ fn import_certs(
     certs: &[Vec<u8>],
 ) -> Result<Report> {
     if certs.is_empty() {
-        return Err(ctx.err(ToolError::input(format!(
-            "{}: no certificate in it",
-            a.file.display()
+        return Err(ctx.err(ToolError::input(t!(
+            "err-no-cert-in-file",
+            file = a.file.display().to_string()
         ))));
     }
     let mut parsed = Vec::new();
     for der in certs {
-        let d = pki_files::details::cert_details(der)
-            .map_err(|e| ctx.err(ToolError::input(format!("{}: {e}", a.file.display()))))?;
+        let d = pki_files::details::cert_details(der).map_err(|e| {
+            ctx.err(ToolError::input(t!(
+                "err-file",
+                file = a.file.display().to_string(),
+                detail = e.to_string()
+            )))
+        })?;
         parsed.push((der.clone(), d));
     }
     let s = ctx.session()?;
@@ -205,22 +220,27 @@ fn import_certs(
     }
     let mut text = String::new();
     for r in &w.report {
-        text.push_str(&format!(
-            "Imported certificate {} as \"{}\" (id {}){}\n",
+        let (subject, label, id) = (
             r["subject"].as_str().unwrap_or(""),
             r["label"].as_str().unwrap_or(""),
             r["id"].as_str().unwrap_or(""),
-            if r["paired_with_key"] == json!(true) {
-                ", next to its key"
-            } else if r["authority"] == json!(true) {
-                ", as a CA certificate"
-            } else {
-                ""
-            }
-        ));
+        );
+        let line = if r["paired_with_key"] == json!(true) {
+            t!(
+                "import-cert-with-key",
+                subject = subject,
+                label = label,
+                id = id
+            )
+        } else if r["authority"] == json!(true) {
+            t!("import-cert-ca", subject = subject, label = label, id = id)
+        } else {
+            t!("import-cert", subject = subject, label = label, id = id)
+        };
+        text.push_str(&format!("{line}\n"));
     }
     for sub in &skipped {
-        text.push_str(&format!("Already on the token: {sub}\n"));
+        text.push_str(&format!("{}\n", t!("import-already", subject = sub)));
     }
     Ok(Report::ok(
         json!({"serial": ctx.serial, "file": a.file.display().to_string(), "imported": w.report, "already_present": skipped}),
@@ -247,7 +267,7 @@ fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report>
                 if bits != 1024 && bits != 2048 {
                     return Err(ctx.err(ToolError::new(
                         Exit::NotPossible,
-                        format!("the key is RSA {bits}: this card holds RSA 1024 and 2048 keys"),
+                        t!("err-rsa-size", bits = bits),
                     )));
                 }
                 (
@@ -264,9 +284,9 @@ fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report>
                     .map_err(|e| ctx.err(crate::error::from_token(e)))?;
                 if let token::token::PrivateKeyMaterial::EcP256 { point: p, .. } = &m {
                     if p != point {
-                        return Err(ctx.err(ToolError::input(format!(
-                            "{}: the EC key's public point does not match its private scalar",
-                            a.file.display()
+                        return Err(ctx.err(ToolError::input(t!(
+                            "err-ec-mismatch",
+                            file = a.file.display().to_string()
                         ))));
                     }
                 }
@@ -280,14 +300,14 @@ fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report>
             .clone()
             .or_else(|| kb.friendly_name.clone())
             .or_else(|| cert.map(|c| label_of(&c.der)))
-            .unwrap_or_else(|| "Imported key".into());
+            .unwrap_or_else(|| t!("import-default-label"));
         let usage = KeyUsage {
             sign: true,
             decrypt: a.usage == Usage::SignExchange && !ec,
             ..KeyUsage::default()
         };
         if ec && a.usage == Usage::SignExchange {
-            (rt.progress)("note: EC keys on this card sign only; the key gets signature usage");
+            (rt.progress)(&t!("note-ec-sign-only"));
         }
         let chain: Vec<Vec<u8>> = if a.take == Take::Chain {
             contents.chain(i).iter().map(|c| c.der.clone()).collect()
@@ -329,11 +349,7 @@ fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report>
         if present && complete {
             return Err(ctx.err(ToolError::new(
                 Exit::NotPossible,
-                format!(
-                    "this key and its certificates are already on the token (id {}): delete them first (`epass2003-tool delete key --id {} --with-cert`)",
-                    hex::encode(id),
-                    hex::encode(id)
-                ),
+                t!("err-already-imported", id = hex::encode(id)),
             )));
         }
         key_present.push(present);
@@ -346,14 +362,9 @@ fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report>
     for ((key, cert, chain, label, id, desc), present) in plan.iter().zip(key_present) {
         let r = (|| -> Result<()> {
             if present {
-                (rt.progress)(
-                    "The key is already on the token (an earlier import was interrupted): completing it",
-                );
+                (rt.progress)(&t!("import-completing"));
             } else {
-                (rt.progress)(&format!(
-                    "Writing the {desc} key to token {} ...",
-                    ctx.serial
-                ));
+                (rt.progress)(&t!("import-writing", kind = desc, serial = &ctx.serial));
                 let hk = s.with(|t, hs, h| t.import_private_key(hs, h, key))?;
                 w.handles.push(hk);
                 // The backend writes the public half with the key; undo it too on failure.
@@ -396,24 +407,24 @@ fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report>
             .as_ref()
             .and_then(|c| pki_files::details::cert_details(c).ok())
             .map(|d| d.subject_str);
-        text.push_str(&format!(
-            "Imported {desc} key \"{label}\" (id {}), usage {}{}{}\n",
-            hex::encode(id),
-            if key.usage.decrypt {
-                "signature and key exchange"
+        let mut line = t!(
+            "import-key",
+            kind = desc,
+            label = label,
+            id = hex::encode(id),
+            usage = if key.usage.decrypt {
+                t!("usage-sign-exchange")
             } else {
-                "signature only"
-            },
-            subject
-                .as_ref()
-                .map(|s| format!(", certificate {s}"))
-                .unwrap_or_default(),
-            if chain.is_empty() {
-                String::new()
-            } else {
-                format!(", {} CA certificate(s)", chain.len())
+                t!("usage-sign")
             }
-        ));
+        );
+        if let Some(s) = &subject {
+            line.push_str(&t!("import-key-cert", subject = s));
+        }
+        if !chain.is_empty() {
+            line.push_str(&t!("import-key-chain", count = chain.len()));
+        }
+        text.push_str(&format!("{line}\n"));
         w.report
             .push(json!({"key": desc, "label": label, "id": hex::encode(id),
             "usage": if key.usage.decrypt { "sign-exchange" } else { "sign" },

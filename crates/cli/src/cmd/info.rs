@@ -4,6 +4,7 @@
 use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::output::{Lines, Report};
+use crate::t;
 use pkcs15::backend::{ObjectKind, PinPolicy, PinRole, PinStatus};
 use serde_json::{json, Value};
 
@@ -17,16 +18,17 @@ fn policy_json(p: &PinPolicy) -> Value {
     })
 }
 
-fn policy_text(p: &PinPolicy) -> String {
-    let mut s = format!("{}..{} characters", p.min_len, p.max_len);
+/// The policy in words.
+pub fn policy_text(p: &PinPolicy) -> String {
+    let mut s = t!("policy-length", min = p.min_len, max = p.max_len);
     if p.digits_only {
-        s.push_str(", digits only");
+        s.push_str(&t!("policy-digits-only"));
     }
     if p.require_digit {
-        s.push_str(", at least one digit");
+        s.push_str(&t!("policy-needs-digit"));
     }
     if p.require_letter {
-        s.push_str(", at least one letter");
+        s.push_str(&t!("policy-needs-letter"));
     }
     s
 }
@@ -34,13 +36,13 @@ fn policy_text(p: &PinPolicy) -> String {
 /// "7 of 10 tries left", "locked", "no retry counter".
 pub fn tries_text(s: &PinStatus) -> String {
     if !s.initialized {
-        return "not set".into();
+        return t!("tries-not-set");
     }
     match (s.tries_left, s.max_tries) {
-        (_, 0) => "no retry counter (never locks)".into(),
-        (Some(0), m) => format!("LOCKED (0 of {m} tries left)"),
-        (Some(n), m) => format!("{n} of {m} tries left"),
-        (None, m) => format!("unknown tries left (maximum {m})"),
+        (_, 0) => t!("tries-no-counter"),
+        (Some(0), m) => t!("tries-locked", max = m),
+        (Some(n), m) => t!("tries-left", left = n, max = m),
+        (None, m) => t!("tries-unknown", max = m),
     }
 }
 
@@ -68,58 +70,64 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
     let count = |k: ObjectKind| objects.iter().filter(|(_, m)| m.kind == k).count();
     let emulated = desc.model.to_lowercase().contains("emulat");
     let layout = match facts.layout.as_str() {
-        "pkcs15" => "PKCS#15 (OpenSC-compatible)",
-        "feitian" => "Feitian middleware (ENTERSAFE-ESPK)",
-        "blank" => "blank (not initialised)",
-        _ => "unknown",
+        "pkcs15" => t!("layout-pkcs15"),
+        "feitian" => t!("layout-feitian"),
+        "blank" => t!("layout-blank"),
+        _ => t!("word-unknown"),
     };
     let mut l = Lines::default();
-    l.add("Label", &desc.label)
-        .add("Serial", &desc.serial)
-        .add("Model", &desc.model)
-        .add("Manufacturer", &desc.manufacturer)
+    l.add(t!("info-label"), &desc.label)
+        .add(t!("info-serial"), &desc.serial)
+        .add(t!("info-model"), &desc.model)
+        .add(t!("info-manufacturer"), &desc.manufacturer)
         .add(
-            "Secure messaging",
-            facts.secure_messaging.as_deref().unwrap_or("unknown"),
+            t!("info-sm"),
+            facts
+                .secure_messaging
+                .clone()
+                .unwrap_or_else(|| t!("word-unknown")),
         )
-        .add("Layout", layout)
+        .add(t!("info-layout"), layout)
         .add("ATR", hex::encode(&facts.atr));
     match desc.memory {
-        Some((total, free)) => l.add("Memory", format!("{free} bytes free of {total}")),
-        None => l.add(
-            "Memory",
-            "unknown (the card does not report total or free memory)",
+        Some((total, free)) => l.add(
+            t!("info-memory"),
+            t!("memory-free", free = free, total = total),
         ),
+        None => l.add(t!("info-memory"), t!("memory-unknown")),
     };
     if let Some(wp) = &desc.write_protected {
-        l.add("Write-protected", wp);
+        l.add(t!("info-write-protected"), wp);
     }
     if desc.initialized {
-        l.add("User PIN", tries_text(&user))
-            .add("SO PIN", tries_text(&so))
-            .add("User PIN policy", policy_text(&desc.user_pin_policy))
-            .add("SO PIN policy", policy_text(&desc.so_pin_policy))
+        l.add(t!("word-user-pin"), tries_text(&user))
+            .add(t!("word-so-pin"), tries_text(&so))
+            .add(t!("info-user-policy"), policy_text(&desc.user_pin_policy))
+            .add(t!("info-so-policy"), policy_text(&desc.so_pin_policy))
             .add(
-                "Inactivity timeout",
+                t!("info-timeout"),
                 if desc.auth_timeout_minutes == 0 {
-                    "none".to_string()
+                    t!("timeout-none")
                 } else {
-                    format!("{} minutes", desc.auth_timeout_minutes)
+                    t!("timeout-minutes", minutes = desc.auth_timeout_minutes)
                 },
             )
             .add(
-                "Objects",
-                format!(
-                    "{} certificates, {} public keys, {} data objects (private keys show after login)",
-                    count(ObjectKind::Certificate),
-                    count(ObjectKind::PublicKey),
-                    count(ObjectKind::Data)
+                t!("info-objects"),
+                t!(
+                    "info-objects-count",
+                    certs = count(ObjectKind::Certificate),
+                    pubkeys = count(ObjectKind::PublicKey),
+                    data = count(ObjectKind::Data)
                 ),
             );
     }
     let mut text = l.render(0);
     if user.locked() && user.max_tries > 0 {
-        text.push_str("\nThe user PIN is locked: unblock it with the SO PIN (`epass2003-tool pin unblock`).\n");
+        text.push_str(&format!(
+            "\n{}\n",
+            crate::ctx::locked(PinRole::User).message
+        ));
     }
     if so.locked() && so.max_tries > 0 {
         text.push_str(&format!("\n{}\n", crate::ctx::locked(PinRole::So).message));

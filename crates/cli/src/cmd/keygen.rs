@@ -6,7 +6,7 @@ use crate::cli::{CsrArgs, KeyAlg, KeygenArgs, Usage};
 use crate::ctx::Ctx;
 use crate::error::{Exit, Result, ToolError};
 use crate::output::Report;
-use crate::Runtime;
+use crate::{t, Runtime};
 use cryptoki_sys::*;
 use pkcs15::backend::ObjectKind;
 use serde_json::json;
@@ -22,7 +22,7 @@ pub fn keygen(ctx: &Ctx, rt: &mut Runtime<'_>, a: &KeygenArgs) -> Result<Report>
             .map_err(|e| ctx.err(e))?;
     let ec = a.alg == KeyAlg::EcP256;
     if ec && a.usage == Usage::SignExchange {
-        (rt.progress)("note: EC keys on this card sign only; the key gets signature usage");
+        (rt.progress)(&t!("note-ec-sign-only"));
     }
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
@@ -57,14 +57,14 @@ pub fn keygen(ctx: &Ctx, rt: &mut Runtime<'_>, a: &KeygenArgs) -> Result<Report>
     if let Some(id) = &id {
         private.push((CKA_ID, id.clone()));
     }
-    (rt.progress)(&format!(
-        "Generating {} on token {} (this takes a while on a real card) ...",
-        match a.alg {
-            KeyAlg::Rsa2048 => "an RSA-2048 key pair",
-            KeyAlg::Rsa1024 => "an RSA-1024 key pair",
-            KeyAlg::EcP256 => "an EC P-256 key pair",
+    (rt.progress)(&t!(
+        "keygen-progress",
+        kind = match a.alg {
+            KeyAlg::Rsa2048 => "RSA-2048",
+            KeyAlg::Rsa1024 => "RSA-1024",
+            KeyAlg::EcP256 => "EC P-256",
         },
-        ctx.serial
+        serial = &ctx.serial
     ));
     let (_hp, hk) = s.with(|t, hs, h| {
         t.generate_key_pair(hs, h, &mech, &Template(public), &Template(private))
@@ -74,16 +74,16 @@ pub fn keygen(ctx: &Ctx, rt: &mut Runtime<'_>, a: &KeygenArgs) -> Result<Report>
         .iter()
         .find(|(h, _)| *h == hk)
         .map(|(_, m)| m.clone())
-        .ok_or_else(|| ToolError::new(Exit::Internal, "the new key is not listed"))?;
-    (rt.progress)("Done.");
+        .ok_or_else(|| ToolError::new(Exit::Internal, t!("err-new-key-not-listed")))?;
+    (rt.progress)(&t!("done"));
     Ok(Report::ok(
         json!({"serial": ctx.serial, "label": meta.label, "id": hex::encode(&meta.id),
                "type": format!("{:?}", a.alg).to_lowercase()}),
-        format!(
-            "Key pair \"{}\" generated on token {} (id {}).",
-            meta.label,
-            ctx.serial,
-            hex::encode(&meta.id)
+        t!(
+            "keygen-done",
+            label = &meta.label,
+            serial = &ctx.serial,
+            id = hex::encode(&meta.id)
         ),
     ))
 }
@@ -91,23 +91,15 @@ pub fn keygen(ctx: &Ctx, rt: &mut Runtime<'_>, a: &KeygenArgs) -> Result<Report>
 /// Run `csr`.
 pub fn csr(ctx: &Ctx, rt: &mut Runtime<'_>, a: &CsrArgs) -> Result<Report> {
     let subject = pki_files::csr::parse_subject(&a.subject)
-        .map_err(|e| ctx.err(ToolError::input(format!("--subject: {e}"))))?;
+        .map_err(|e| ctx.err(ToolError::input(t!("err-subject", detail = e.to_string()))))?;
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
     let objs = s.with(|t, hs, _| t.list_objects(hs))?;
     let keys = super::delete::select(&objs, &a.sel, &[ObjectKind::PrivateKey])?;
     let (hk, meta) = match keys.as_slice() {
         [one] => (*one).clone(),
-        [] => {
-            return Err(ctx.err(ToolError::input(
-                "no private key matches (see `certs list`)",
-            )))
-        }
-        _ => {
-            return Err(ctx.err(ToolError::input(
-                "several private keys match: choose one with --id",
-            )))
-        }
+        [] => return Err(ctx.err(ToolError::input(t!("err-no-key-matches")))),
+        _ => return Err(ctx.err(ToolError::input(t!("err-several-keys")))),
     };
     // The public key: the public-key object of the pair, else the certificate's.
     let spki = {
@@ -121,10 +113,7 @@ pub fn csr(ctx: &Ctx, rt: &mut Runtime<'_>, a: &CsrArgs) -> Result<Report> {
                     .iter()
                     .find(|(_, m)| m.kind == ObjectKind::Certificate && m.id == meta.id)
                     .ok_or_else(|| {
-                        ctx.err(ToolError::new(
-                            Exit::NotPossible,
-                            "the key's public half is not on the token",
-                        ))
+                        ctx.err(ToolError::new(Exit::NotPossible, t!("err-no-public-half")))
                     })?;
                 let der = s.with(|t, hs, _| t.object_value(hs, cert.0))?;
                 pki_files::details::cert_details(&der)
@@ -153,13 +142,22 @@ pub fn csr(ctx: &Ctx, rt: &mut Runtime<'_>, a: &CsrArgs) -> Result<Report> {
             Ok(sig)
         }
     };
-    let der = pki_files::csr::build_csr(&subject, &spki, alg, &mut sign)
-        .map_err(|e| ctx.err(ToolError::new(Exit::Card, format!("CSR: {e}"))))?;
+    let der = pki_files::csr::build_csr(&subject, &spki, alg, &mut sign).map_err(|e| {
+        ctx.err(ToolError::new(
+            Exit::Card,
+            t!("err-csr", detail = e.to_string()),
+        ))
+    })?;
     let pem = pki_files::csr::to_pem("CERTIFICATE REQUEST", &der);
     let to_stdout = a.out.as_os_str() == "-";
     if !to_stdout {
-        std::fs::write(&a.out, &pem)
-            .map_err(|e| ToolError::input(format!("{}: {e}", a.out.display())))?;
+        std::fs::write(&a.out, &pem).map_err(|e| {
+            ToolError::input(t!(
+                "err-file",
+                file = a.out.display().to_string(),
+                detail = e.to_string()
+            ))
+        })?;
     }
     Ok(Report::ok(
         json!({"serial": ctx.serial, "key_id": hex::encode(&meta.id), "subject": a.subject,
@@ -167,10 +165,10 @@ pub fn csr(ctx: &Ctx, rt: &mut Runtime<'_>, a: &CsrArgs) -> Result<Report> {
         if to_stdout {
             pem.clone()
         } else {
-            format!(
-                "Certificate request for \"{}\" written to {}",
-                a.subject,
-                a.out.display()
+            t!(
+                "csr-written",
+                subject = &a.subject,
+                file = a.out.display().to_string()
             )
         },
     ))

@@ -3,7 +3,7 @@
 use crate::ctx::slots;
 use crate::error::Result;
 use crate::output::Report;
-use crate::Runtime;
+use crate::{t, Runtime};
 use serde_json::json;
 use token::module::Module;
 
@@ -14,26 +14,35 @@ pub fn run(rt: &mut Runtime<'_>) -> Result<Report> {
     let mut text = String::new();
     let mut js = Vec::new();
     if all.is_empty() {
-        text.push_str("No reader found (is pcscd running? `systemctl start pcscd`).\n");
+        let (reason, _) = crate::ctx::no_token_reason(&all, rt.config.pcsc);
+        text.push_str(&format!("{reason}\n"));
     }
     for s in &all {
         let tok = s.token.as_ref();
-        text.push_str(&format!("Slot {}: {}\n", s.slot, s.reader));
+        text.push_str(&format!(
+            "{}\n",
+            t!("list-slot", slot = s.slot, reader = &s.reader)
+        ));
         match (s.present, tok, &s.error) {
-            (false, _, _) => text.push_str("  no token\n"),
-            (true, Some(t), _) => text.push_str(&format!(
-                "  token \"{}\", serial {}, model {}{}\n",
-                t.desc.label,
-                t.desc.serial,
-                t.desc.model,
-                if t.desc.initialized {
-                    ""
+            (false, _, _) => text.push_str(&format!("  {}\n", t!("list-no-token"))),
+            (true, Some(tk), _) => text.push_str(&format!(
+                "  {}{}\n",
+                t!(
+                    "list-token",
+                    label = &tk.desc.label,
+                    serial = &tk.desc.serial,
+                    model = &tk.desc.model
+                ),
+                if tk.desc.initialized {
+                    String::new()
                 } else {
-                    " (not initialised)"
+                    format!(" ({})", t!("list-not-initialised"))
                 }
             )),
-            (true, None, Some(e)) => text.push_str(&format!("  token present, unreadable: {e}\n")),
-            (true, None, None) => text.push_str("  token present\n"),
+            (true, None, Some(e)) => {
+                text.push_str(&format!("  {}\n", t!("list-unreadable", detail = e)))
+            }
+            (true, None, None) => text.push_str(&format!("  {}\n", t!("list-present"))),
         }
         js.push(json!({
             "slot": s.slot,

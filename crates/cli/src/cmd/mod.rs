@@ -51,8 +51,12 @@ pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
 /// Check an integer option against its range; the error states the range.
 pub fn in_range(name: &str, v: i64, lo: i64, hi: i64) -> Result<i64> {
     if v < lo || v > hi {
-        Err(ToolError::input(format!(
-            "{name} {v} is out of range: allowed {lo}..{hi}"
+        Err(ToolError::input(crate::t!(
+            "err-out-of-range",
+            name = name,
+            value = v.to_string(),
+            lo = lo.to_string(),
+            hi = hi.to_string()
         )))
     } else {
         Ok(v)
@@ -74,5 +78,5 @@ pub fn confirm(rt: &mut Runtime<'_>, yes: bool, question: &str) -> Result<()> {
 /// Parse a hex CKA_ID.
 pub fn parse_id(s: &str) -> Result<Vec<u8>> {
     hex::decode(s.trim().trim_start_matches("0x").replace(':', ""))
-        .map_err(|_| ToolError::input(format!("--id {s}: not hex")))
+        .map_err(|_| ToolError::input(crate::t!("err-id-hex", id = s)))
 }

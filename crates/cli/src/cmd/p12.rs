@@ -7,7 +7,7 @@ use crate::cli::{P12File, P12Passwd};
 use crate::error::{Exit, Result, ToolError};
 use crate::output::Report;
 use crate::secrets::{need, Secret};
-use crate::Runtime;
+use crate::{t, Runtime};
 use pki_files::pkcs12::{Contents, Error as P12Error};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -16,16 +16,23 @@ use zeroize::Zeroizing;
 /// Map a PKCS#12 error.
 pub fn p12_error(path: &Path, e: P12Error) -> ToolError {
     match e {
-        P12Error::WrongPassword => ToolError::input(format!("{}: wrong password", path.display()))
-            .with("reason", "wrong_password"),
-        P12Error::Damaged(m) => ToolError::input(format!(
-            "{}: not a readable PKCS#12 file ({m})",
-            path.display()
+        P12Error::WrongPassword => {
+            ToolError::input(t!("err-p12-password", file = path.display().to_string()))
+                .with("reason", "wrong_password")
+        }
+        P12Error::Damaged(m) => ToolError::input(t!(
+            "err-p12-damaged",
+            file = path.display().to_string(),
+            detail = m
         ))
         .with("reason", "damaged"),
         P12Error::Unsupported(m) => ToolError::new(
             Exit::NotPossible,
-            format!("{}: unsupported content ({m})", path.display()),
+            t!(
+                "err-p12-unsupported",
+                file = path.display().to_string(),
+                detail = m
+            ),
         ),
     }
 }
@@ -33,8 +40,13 @@ pub fn p12_error(path: &Path, e: P12Error) -> ToolError {
 /// Read and open a PKCS#12 file: first without a password (absent or empty), then with the
 /// password from the secret source. Returns the contents and the password that worked.
 pub fn open(path: &Path, rt: &mut Runtime<'_>) -> Result<(Contents, Zeroizing<String>)> {
-    let data =
-        std::fs::read(path).map_err(|e| ToolError::input(format!("{}: {e}", path.display())))?;
+    let data = std::fs::read(path).map_err(|e| {
+        ToolError::input(t!(
+            "err-file",
+            file = path.display().to_string(),
+            detail = e.to_string()
+        ))
+    })?;
     match pki_files::pkcs12::parse(&data, "") {
         Ok(c) => return Ok((c, Zeroizing::new(String::new()))),
         Err(P12Error::WrongPassword) => {}
@@ -80,19 +92,20 @@ fn contents_json(c: &Contents) -> Value {
 pub fn show(rt: &mut Runtime<'_>, a: &P12File) -> Result<Report> {
     let (c, _) = open(&a.file, rt)?;
     let mut text = format!(
-        "{}: {} key(s), {} certificate(s); encryption {}{}\n",
-        a.file.display(),
-        c.keys.len(),
-        c.certs.len(),
-        c.encryption,
-        c.mac
-            .as_ref()
-            .map(|m| format!(", MAC {m}"))
-            .unwrap_or_default()
+        "{}\n",
+        t!(
+            "p12-summary",
+            file = a.file.display().to_string(),
+            keys = c.keys.len(),
+            certs = c.certs.len(),
+            encryption = &c.encryption,
+            mac = c.mac.clone().unwrap_or_else(|| t!("word-none"))
+        )
     );
     for (i, k) in c.keys.iter().enumerate() {
         text.push_str(&format!(
-            "Key {i}: {}{}\n",
+            "{} {i}: {}{}\n",
+            t!("word-key"),
             k.key.describe(),
             k.friendly_name
                 .as_ref()
@@ -104,12 +117,17 @@ pub fn show(rt: &mut Runtime<'_>, a: &P12File) -> Result<Report> {
         match pki_files::details::cert_details(&b.der) {
             Ok(d) => {
                 text.push_str(&format!(
-                    "Certificate{}:\n",
+                    "{}{}:\n",
+                    t!("kind-certificate"),
                     if d.is_ca { " (CA)" } else { "" }
                 ));
                 text.push_str(&super::certs::details_text(&d, rt.now));
             }
-            Err(e) => text.push_str(&format!("Certificate: unreadable ({e})\n")),
+            Err(e) => text.push_str(&format!(
+                "{}: {} ({e})\n",
+                t!("kind-certificate"),
+                t!("certs-unreadable")
+            )),
         }
     }
     let mut js = contents_json(&c);
@@ -132,13 +150,21 @@ pub fn passwd(rt: &mut Runtime<'_>, a: &P12Passwd) -> Result<Report> {
     let new = need(rt.secrets, Secret::NewP12Password)?;
     let n = new.chars().count();
     if n < min || (max != 0 && n > max) {
-        return Err(ToolError::input(format!(
-            "the new password has {n} characters; the policy allows {min}..{}",
-            if max == 0 {
-                "any".to_string()
+        return Err(ToolError::input(t!(
+            "err-p12-policy-len",
+            n = n,
+            min = min,
+            max = if max == 0 {
+                "∞".to_string()
             } else {
                 max.to_string()
             }
+        )));
+    }
+    if !a.allow_utf8 && !new.bytes().all(|b| (0x20..=0x7E).contains(&b)) {
+        return Err(ToolError::input(t!(
+            "err-pin-halfwidth",
+            who = t!("secret-new-p12-password")
         )));
     }
     if a.lower_alnum
@@ -146,19 +172,15 @@ pub fn passwd(rt: &mut Runtime<'_>, a: &P12Passwd) -> Result<Report> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     {
-        return Err(ToolError::input(
-            "the new password may contain only lower-case letters a-z and digits 0-9",
-        ));
+        return Err(ToolError::input(t!("err-p12-lower-alnum")));
     }
     if *new == *old {
-        return Err(ToolError::input(
-            "the new password must differ from the old one",
-        ));
+        return Err(ToolError::input(t!("err-p12-same")));
     }
     pki_files::pkcs12::change_password(&a.file, &old, &new)
         .map_err(|e| ToolError::input(format!("{}: {e}", a.file.display())))?;
     Ok(Report::ok(
         json!({"file": a.file.display().to_string(), "changed": true}),
-        format!("Password of {} changed.", a.file.display()),
+        t!("p12-changed", file = a.file.display().to_string()),
     ))
 }

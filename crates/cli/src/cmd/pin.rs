@@ -1,35 +1,34 @@
 //! `pin change`, `pin unblock`, `pin change-so`, `pin strength`.
 //!
-//! The token's PIN policy is checked before any APDU (the same check as `C_SetPIN`), a new PIN
-//! must differ from the old one, and the strength meter (low / medium / high) is shown for
-//! every new PIN.
+//! The token's PIN policy is checked before any APDU (the same check as `C_SetPIN`): new PINs
+//! are half-width (printable ASCII) letters, digits and symbols, a new PIN must differ from the
+//! old one, and the strength meter (low / medium / high) is shown for every new PIN.
 
 use crate::ctx::Ctx;
 use crate::error::{Result, ToolError};
 use crate::output::Report;
 use crate::secrets::{need, strength, Secret};
-use crate::Runtime;
+use crate::{t, Runtime};
 use cryptoki_sys::CKU_SO;
 use pkcs15::backend::{PinPolicy, PinRole};
 use serde_json::json;
 
-/// Check a new PIN against a policy; the message says what the policy is.
+/// Check a new PIN against a policy before any APDU; the message says which rule failed. A
+/// PIN typed in full-width characters (a Japanese input method left on) is refused: the vendor
+/// manuals define PINs as half-width characters, and the same PIN typed later in half-width
+/// would not match and would cost a try.
 pub fn check_new(policy: &PinPolicy, pin: &str, who: &str) -> Result<()> {
+    if !pin.bytes().all(|b| (0x20..=0x7E).contains(&b)) {
+        return Err(ToolError::input(t!("err-pin-halfwidth", who = who)).with("rule", "half_width"));
+    }
     token::login::check_pin(policy, pin.as_bytes()).map_err(|_| {
-        let mut rule = format!("{}..{} characters", policy.min_len, policy.max_len);
-        if policy.digits_only {
-            rule.push_str(", digits only");
-        }
-        if policy.require_digit {
-            rule.push_str(", at least one digit");
-        }
-        if policy.require_letter {
-            rule.push_str(", at least one letter");
-        }
-        ToolError::input(format!(
-            "the new {who} does not meet the token's policy ({rule}; {} given)",
-            pin.len()
+        ToolError::input(t!(
+            "err-pin-policy",
+            who = who,
+            rule = super::info::policy_text(policy),
+            given = pin.len()
         ))
+        .with("rule", "policy")
     })
 }
 
@@ -47,9 +46,9 @@ pub fn change(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
     locked_first(ctx, PinRole::User)?;
     let old = need(rt.secrets, Secret::UserPin)?;
     let new = need(rt.secrets, Secret::NewUserPin)?;
-    check_new(&policy, &new, "user PIN").map_err(|e| ctx.err(e))?;
+    check_new(&policy, &new, &t!("word-user-pin")).map_err(|e| ctx.err(e))?;
     if *old == *new {
-        return Err(ctx.err(ToolError::input("the new PIN must differ from the old one")));
+        return Err(ctx.err(ToolError::input(t!("err-pin-same"))));
     }
     let s = ctx.session()?;
     ctx.module
@@ -58,11 +57,7 @@ pub fn change(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
     let st = strength(&new);
     Ok(Report::ok(
         json!({"serial": ctx.serial, "changed": "user_pin", "strength": st}),
-        format!(
-            "User PIN of token {} changed (strength: {}).",
-            ctx.serial,
-            st.as_str()
-        ),
+        t!("pin-changed", serial = &ctx.serial, strength = st.word()),
     ))
 }
 
@@ -72,7 +67,7 @@ pub fn unblock(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
     locked_first(ctx, PinRole::So)?;
     let so = need(rt.secrets, Secret::SoPin)?;
     let new = need(rt.secrets, Secret::NewUserPin)?;
-    check_new(&policy, &new, "user PIN").map_err(|e| ctx.err(e))?;
+    check_new(&policy, &new, &t!("word-user-pin")).map_err(|e| ctx.err(e))?;
     let s = ctx.session()?;
     ctx.module
         .with_session(s.h, |t, _| {
@@ -82,11 +77,7 @@ pub fn unblock(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
     let st = strength(&new);
     Ok(Report::ok(
         json!({"serial": ctx.serial, "changed": "user_pin", "unblocked": true, "strength": st}),
-        format!(
-            "User PIN of token {} unblocked and set (strength: {}).",
-            ctx.serial,
-            st.as_str()
-        ),
+        t!("pin-unblocked", serial = &ctx.serial, strength = st.word()),
     ))
 }
 
@@ -96,9 +87,9 @@ pub fn change_so(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
     locked_first(ctx, PinRole::So)?;
     let old = need(rt.secrets, Secret::SoPin)?;
     let new = need(rt.secrets, Secret::NewSoPin)?;
-    check_new(&policy, &new, "SO PIN").map_err(|e| ctx.err(e))?;
+    check_new(&policy, &new, &t!("word-so-pin")).map_err(|e| ctx.err(e))?;
     if *old == *new {
-        return Err(ctx.err(ToolError::input("the new PIN must differ from the old one")));
+        return Err(ctx.err(ToolError::input(t!("err-pin-same"))));
     }
     let s = ctx.session()?;
     ctx.module
@@ -112,11 +103,7 @@ pub fn change_so(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
     let st = strength(&new);
     Ok(Report::ok(
         json!({"serial": ctx.serial, "changed": "so_pin", "strength": st}),
-        format!(
-            "SO PIN of token {} changed (strength: {}).",
-            ctx.serial,
-            st.as_str()
-        ),
+        t!("so-pin-changed", serial = &ctx.serial, strength = st.word()),
     ))
 }
 
@@ -126,6 +113,6 @@ pub fn rate(rt: &mut Runtime<'_>) -> Result<Report> {
     let st = strength(&pin);
     Ok(Report::ok(
         json!({"strength": st, "length": pin.len()}),
-        format!("Strength: {}", st.as_str()),
+        t!("pin-strength", strength = st.word()),
     ))
 }

@@ -11,6 +11,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub state: PathBuf,
     pub now: i64,
+    pub lang: epass2003_tool::i18n::Lang,
 }
 
 pub struct Out {
@@ -35,7 +36,12 @@ impl Env {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        Env { dir, state, now }
+        Env {
+            dir,
+            state,
+            now,
+            lang: epass2003_tool::i18n::Lang::En,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -62,6 +68,7 @@ impl Env {
             confirm: &mut confirm,
             progress: &mut progress,
             now: self.now,
+            lang: self.lang,
         };
         let mut out = Vec::new();
         let mut err = Vec::new();
@@ -83,7 +90,10 @@ impl Env {
 
     /// A token initialised with user PIN 12345678, SO PIN 87654321 (max tries as given).
     pub fn init(&self, extra: &[&str]) -> Out {
-        let mut args = vec!["init", "--yes", "--label", "Test token"];
+        let mut args = vec!["init", "--yes"];
+        if !extra.contains(&"--label") {
+            args.extend_from_slice(&["--label", "Test token"]);
+        }
         args.extend_from_slice(extra);
         let o = self.run(
             &args,

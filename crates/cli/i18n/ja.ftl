@@ -1,0 +1,212 @@
+# epass2003-tool のメッセージ（日本語）。プレースホルダー: { $name }
+# ID は en.ftl と同じにしてください（単体テストで確認します）。
+
+## トークン層のエラー
+err-wrong-pin = PIN が正しくありません
+err-pin-locked = PIN はロックされています
+err-pin-len-range = PIN の長さがトークンの PIN ポリシーの範囲外です
+err-pin-invalid = PIN がトークンの PIN ポリシーを満たしていません（または古い PIN と同じです）
+err-removed = トークンが取り外されました（または応答がありません）
+err-card = カードのエラー: { $detail }
+err-token-full = トークンのメモリが一杯です
+err-write-protected = このトークンは書き込み禁止です（Feitian 社のミドルウェアで発行されたトークン）。この操作にはベンダーのツールを使うか、`epass2003-tool init` で再初期化してください（内容はすべて消去されます）
+err-not-initialised = トークンが初期化されていません。先に `epass2003-tool init` を実行してください
+err-no-user-pin = トークンにユーザー PIN がまだありません。SO PIN で設定してください（`epass2003-tool pin unblock`）
+err-key-size = このサイズの鍵はカードに格納できません
+err-key-usage = 鍵の用途がこの操作を許可していません
+err-sessions-open = 他のアプリケーションがこのトークンのセッションを開いています
+err-internal = 内部エラー: { $detail }
+err-on-token = トークン { $serial }: { $message }
+
+## トークンの選択
+word-serial = シリアル番号
+word-user-pin = ユーザー PIN
+word-so-pin = SO PIN
+err-token-unreadable = 「{ $reader }」のトークンを読み取れません: { $detail }
+err-several-tokens = トークンが { $count } 個あります。--serial または --reader で一つを選んでください: { $list }
+err-no-match = { $what } に一致するトークンがありません
+err-wrong-pin-left = { $who } が正しくありません。残り試行回数: { $left } 回
+err-wrong-pin-who = { $who } が正しくありません
+err-user-pin-locked = ユーザー PIN はロックされています。SO PIN でロックを解除してください（`epass2003-tool pin unblock`）
+err-so-pin-locked = SO PIN はロックされています。このトークンはもう管理できません（ユーザー PIN のロック解除も SO PIN の変更もできません）。証明書と鍵はユーザー PIN で引き続き使えます。唯一の回復手段は `epass2003-tool init --erase` で、トークンの内容はすべて消去されます。
+
+## トークンが見つからない理由
+diag-no-pcscd = PC/SC サービスが動作していません（{ $detail }）。`systemctl start pcscd` で起動してください（パッケージ: pcscd, libccid）
+diag-no-reader = スマートカードリーダーが接続されていません。トークンを挿してください（USB トークンはそれ自体がリーダーです。パッケージ: pcscd, libccid）
+diag-reader-empty = リーダーにトークンがありません: { $readers }。トークンを挿入してください。
+diag-token-busy = 「{ $reader }」のトークンは使用中です（他のアプリケーションが占有しています: { $detail }）。ATR { $atr }。そのアプリケーションを終了してから再試行してください。
+diag-not-epass2003 = 「{ $reader }」のカードは ePass2003 ではありません（ATR { $atr }）
+diag-nothing-configured = リーダーもエミュレートされたトークンもありません。pcscd は動作していますか（`systemctl start pcscd`）、トークンは挿さっていますか。エミュレートされたトークンを使うには EPASS2003_EMULATOR=ファイル を設定してください。
+
+## PIN とパスワード
+secret-user-pin = ユーザー PIN
+secret-new-user-pin = 新しいユーザー PIN
+secret-so-pin = SO PIN
+secret-new-so-pin = 新しい SO PIN
+secret-p12-password = PKCS#12 パスワード
+secret-new-p12-password = 新しい PKCS#12 パスワード
+prompt-repeat = もう一度入力
+err-secrets-fd = --secrets-fd { $fd }: 読み取れません（{ $detail }）
+err-secrets-fd-read = --secrets-fd: { $detail }
+err-secrets-fd-ended = { $what } が与えられる前に --secrets-fd が終わりました
+err-prompt = 入力: { $detail }
+err-entries-differ = 2 回の入力が一致しません
+err-secret-needed = { $what } が必要です。端末で入力するか、{ $env } を設定するか、--secrets-fd で渡してください
+strength-low = 低
+strength-medium = 中
+strength-high = 高
+
+## list
+list-slot = スロット { $slot }: { $reader }
+list-no-token = トークンなし
+list-token = トークン「{ $label }」、シリアル番号 { $serial }、モデル { $model }
+list-not-initialised = 未初期化
+list-unreadable = トークンはありますが読み取れません: { $detail }
+list-present = トークンあり
+confirm-no-terminal = （端末がありません: --yes を使ってください）
+
+## info
+word-unknown = 不明
+layout-pkcs15 = PKCS#15（OpenSC 互換）
+layout-feitian = Feitian ミドルウェア（ENTERSAFE-ESPK）
+layout-blank = 空（未初期化）
+info-label = ラベル
+info-serial = シリアル番号
+info-model = モデル
+info-manufacturer = 製造元
+info-sm = セキュアメッセージング
+info-layout = レイアウト
+info-memory = メモリ
+memory-free = 空き { $free } バイト（全 { $total } バイト）
+memory-unknown = 不明（カードは全容量・空き容量を報告しません）
+info-write-protected = 書き込み禁止
+info-user-policy = ユーザー PIN ポリシー
+info-so-policy = SO PIN ポリシー
+info-timeout = 無操作タイムアウト
+timeout-none = なし
+timeout-minutes = { $minutes } 分
+info-objects = オブジェクト
+info-objects-count = 証明書 { $certs } 個、公開鍵 { $pubkeys } 個、データオブジェクト { $data } 個（秘密鍵はログイン後に表示されます）
+policy-length = { $min }～{ $max } 文字
+policy-digits-only = 、数字のみ
+policy-needs-digit = 、数字を 1 文字以上
+policy-needs-letter = 、英字を 1 文字以上
+tries-not-set = 未設定
+tries-no-counter = 試行回数の制限なし（ロックされません）
+tries-locked = ロック中（残り 0 回 / 最大 { $max } 回）
+tries-left = 残り { $left } 回 / 最大 { $max } 回
+tries-unknown = 残り回数不明（最大 { $max } 回）
+
+## rename, timeout
+rename-done = トークン { $serial } の名前を変更しました:「{ $old }」→「{ $new }」
+err-label-long = ラベルは UTF-8 で { $bytes } バイトです。32 バイトまでしか入りません（途中で切り詰めることはしません）
+err-label-control = ラベルに制御文字が含まれています
+opt-timeout = タイムアウト（分）
+timeout-set-none = トークン { $serial }: 無操作タイムアウトなし
+timeout-set = トークン { $serial }: { $minutes } 分間操作がないとログアウトします
+err-out-of-range = { $name } { $value } は範囲外です。指定できる範囲: { $lo }..{ $hi }
+err-cancelled = 取り消しました。何も変更していません
+err-id-hex = --id { $id }: 16 進数ではありません
+
+## PIN
+err-pin-halfwidth = 新しい { $who } は半角の英字・数字・記号で入力してください（日本語入力をオフにしてください）
+err-pin-policy = 新しい { $who } がトークンのポリシーを満たしていません（{ $rule }。入力は { $given } 文字）
+err-pin-same = 新しい PIN は古い PIN と異なるものにしてください
+pin-changed = トークン { $serial } のユーザー PIN を変更しました（強度: { $strength }）。
+pin-unblocked = トークン { $serial } のユーザー PIN のロックを解除し、新しい PIN を設定しました（強度: { $strength }）。
+so-pin-changed = トークン { $serial } の SO PIN を変更しました（強度: { $strength }）。
+pin-strength = 強度: { $strength }
+
+## init
+err-min-above-max = --pin-min { $min } が --pin-max { $max } より大きくなっています
+warn-opensc-locked-out = { $min } 文字以上の PIN は OpenSC から入力できません（OpenSC は最大 { $limit } バイトしか送りません）。OpenSC の利用者はログインできなくなります
+warn-opensc-long-pins = { $limit } 文字を超える PIN は OpenSC から入力できません。このトークンを OpenSC で使う場合は PIN を { $limit } 文字以内にしてください
+warn-no-counter = 最大試行回数 0 は試行回数の制限なしを意味します。誤った PIN は数えられず、PIN はロックされません
+warning = 警告: { $text }
+confirm-init = トークン { $serial }（「{ $label }」）を初期化しますか? トークンの内容はすべて消去されます。
+init-progress = トークンを消去し、ファイルシステムと PIN を作成しています...
+done = 完了しました。
+init-done = トークン { $serial } を初期化しました: ラベル「{ $label }」、ユーザー PIN と SO PIN を設定（試行回数 { $user_max } / { $so_max } 回）、PIN の長さ { $min }～{ $max }、タイムアウト { $timeout }。
+init-strength = PIN の強度: ユーザー { $user }、SO { $so }。
+
+## delete, keygen, csr
+kind-certificate = 証明書
+kind-public-key = 公開鍵
+kind-private-key = 秘密鍵
+kind-data = データオブジェクト
+object-named = { $kind }「{ $label }」（ID { $id }）
+err-say-which = 対象を指定してください: --id HEX または --label ラベル（`certs list` で確認できます）
+err-nothing-matches = トークン上に一致するものがありません
+confirm-delete = トークン { $serial } から削除しますか: { $list }?
+deleted = トークン { $serial } から削除しました: { $list }
+note-ec-sign-only = 注意: このカードの EC 鍵は署名専用です。鍵には署名用途が設定されます
+keygen-progress = トークン { $serial } 上で { $kind } の鍵ペアを生成しています（実際のカードでは時間がかかります）...
+err-new-key-not-listed = 生成した鍵が一覧にありません
+keygen-done = トークン { $serial } 上に鍵ペア「{ $label }」を生成しました（ID { $id }）。
+err-no-key-matches = 一致する秘密鍵がありません（`certs list` で確認できます）
+err-several-keys = 複数の秘密鍵が一致します。--id で一つを選んでください
+err-no-public-half = この鍵の公開鍵がトークン上にありません
+err-csr = 証明書要求: { $detail }
+csr-written = 「{ $subject }」の証明書要求を { $file } に書き出しました
+err-subject = --subject: { $detail }
+err-file = { $file }: { $detail }
+
+## certs, expiring
+certs-none = トークン { $serial } に証明書はありません。
+certs-line = 発行者 { $issuer }、有効期限 { $until }
+certs-key-on-token = 鍵はトークン上にあります
+certs-unreadable = （証明書を解析できません）
+word-expired = 期限切れ
+word-yes = はい
+cert-subject = サブジェクト
+cert-issuer = 発行者
+cert-self-signed = 自己署名
+cert-serial = シリアル番号
+cert-valid-from = 有効期間の開始
+cert-valid-until = 有効期限
+cert-days-left = 残り { $days } 日
+cert-key = 鍵
+cert-fingerprint = SHA-256 フィンガープリント
+cert-key-usage = 鍵の用途
+cert-eku = 拡張鍵用途
+cert-header-key = 証明書「{ $label }」（ID { $id }）、秘密鍵はトークン上にあります
+cert-header-nokey = 証明書「{ $label }」（ID { $id }）、秘密鍵はトークン上にありません
+cert-issuer-on-token = 発行者の証明書: トークン上にあります（ここでは署名を検証していません）
+cert-issuer-not-on-token = 発行者の証明書: トークン上にありません（未検証）
+err-no-cert-matches = 一致する証明書がありません（`certs list` で確認できます）
+err-several-certs = 複数の証明書が一致します。--id または --label で一つを選んでください
+err-der-stdout = DER はバイナリです。--out ファイル でファイルに書き出してください
+cert-written = 証明書「{ $label }」を { $file } に書き出しました
+expiry-expired = 期限切れ   { $label }（ID { $id }）: { $subject } は { $date } に期限が切れました
+expiry-soon = 期限間近   { $label }（ID { $id }）: { $subject } は { $date } に期限が切れます（残り { $days } 日）
+expiry-none = トークン { $serial } に { $days } 日以内に期限が切れる証明書はありません。
+
+## import
+import-cert = 証明書 { $subject } を「{ $label }」（ID { $id }）として取り込みました
+import-cert-with-key = 証明書 { $subject } を「{ $label }」（ID { $id }）として、対応する鍵の隣に取り込みました
+import-cert-ca = 証明書 { $subject } を「{ $label }」（ID { $id }）として、CA 証明書として取り込みました
+import-already = すでにトークン上にあります: { $subject }
+err-rsa-size = この鍵は RSA { $bits } です。このカードに格納できるのは RSA 1024 と 2048 の鍵です
+err-already-imported = この鍵と証明書はすでにトークン上にあります（ID { $id }）。先に削除してください（`epass2003-tool delete key --id { $id } --with-cert`）
+import-completing = 鍵はすでにトークン上にあります（前回の取り込みが中断されました）。取り込みを完了します
+import-writing = { $kind } の鍵をトークン { $serial } に書き込んでいます...
+import-key = { $kind } の鍵「{ $label }」（ID { $id }）を取り込みました。用途: { $usage }
+import-key-cert = 、証明書 { $subject }
+import-key-chain = 、CA 証明書 { $count } 個
+usage-sign = 署名のみ
+usage-sign-exchange = 署名と鍵交換
+import-default-label = 取り込んだ鍵
+err-no-cert-in-file = { $file }: 証明書が含まれていません
+err-ec-mismatch = { $file }: EC 鍵の公開点が秘密スカラーと一致しません
+
+## PKCS#12 ファイル
+err-p12-password = { $file }: パスワードが正しくありません
+err-p12-damaged = { $file }: 読み取れる PKCS#12 ファイルではありません（{ $detail }）
+err-p12-unsupported = { $file }: 対応していない内容です（{ $detail }）
+p12-summary = { $file }: 鍵 { $keys } 個、証明書 { $certs } 個。暗号化 { $encryption }。MAC { $mac }
+word-none = なし
+word-key = 鍵
+err-p12-policy-len = 新しいパスワードは { $n } 文字です。ポリシーで認められる長さは { $min }..{ $max } です
+err-p12-lower-alnum = 新しいパスワードに使えるのは英小文字 a-z と数字 0-9 だけです
+err-p12-same = 新しいパスワードは古いパスワードと異なるものにしてください
+p12-changed = { $file } のパスワードを変更しました。
