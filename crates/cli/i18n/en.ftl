@@ -210,3 +210,4 @@ err-p12-policy-len = the new password has { $n } characters; the policy allows {
 err-p12-lower-alnum = the new password may contain only lower-case letters a-z and digits 0-9
 err-p12-same = the new password must differ from the old one
 p12-changed = Password of { $file } changed.
+diag-written = Diagnostic bundle written to { $file } (no PIN, key or private data in it)

@@ -77,6 +77,17 @@ pub enum Command {
     /// PKCS#12 files: show the contents, change the password.
     #[command(subcommand)]
     P12(P12Cmd),
+    /// One bundle for a help desk: versions, readers, ATRs, token info, configuration, the last
+    /// result and a debug trace (no PIN, key or private data).
+    Diag(DiagArgs),
+}
+
+/// `diag`.
+#[derive(Debug, Args)]
+pub struct DiagArgs {
+    /// Write the bundle to this file (mode 0600) instead of standard output.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
 }
 
 /// `certs` subcommands.

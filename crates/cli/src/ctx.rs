@@ -99,6 +99,11 @@ impl Ctx {
             [] => Err(no_token(&all, sel, pcsc)),
             [one] => {
                 if let Some(e) = &one.error {
+                    // A card of another kind, or one held by another application: say so.
+                    let (msg, reason) = no_token_reason(&all, pcsc);
+                    if reason == "not_epass2003" || reason == "token_busy" {
+                        return Err(ToolError::new(Exit::NoToken, msg).with("reason", reason));
+                    }
                     return Err(ToolError::new(
                         Exit::Card,
                         t!("err-token-unreadable", reader = &one.reader, detail = e),

@@ -38,6 +38,8 @@ pub struct Runtime<'a> {
     pub now: i64,
     /// The language of messages.
     pub lang: i18n::Lang,
+    /// Where the last result is kept for `diag` (`None`: not kept).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// Parse `args` and run the command; write its output to `out` and errors to `err` (with
@@ -71,6 +73,14 @@ where
     };
     let json = cli.global.json;
     let r = cmd::dispatch(&cli, rt);
+    let name = cmd::name(&cli.command);
+    if let (Some(dir), false) = (&rt.state_dir, name == "diag") {
+        let (exit, msg) = match &r {
+            Ok(rep) => (rep.exit, String::new()),
+            Err(e) => (e.exit, e.message.clone()),
+        };
+        cmd::diag::record(dir, name, exit, &msg, rt.now);
+    }
     match r {
         Ok(report) => {
             let _ = output::emit(out, json, &report);

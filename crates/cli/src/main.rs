@@ -62,6 +62,12 @@ fn main() {
         progress: &mut progress,
         now,
         lang: epass2003_tool::i18n::Lang::from_env(),
+        state_dir: std::env::var_os("XDG_STATE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state"))
+            })
+            .map(|d| d.join("epass2003")),
     };
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

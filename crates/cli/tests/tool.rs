@@ -301,6 +301,7 @@ fn no_token_anywhere() {
         progress: &mut progress,
         now: 0,
         lang: epass2003_tool::i18n::Lang::En,
+        state_dir: None,
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let exit = run(["epass2003-tool", "info"], &mut rt, &mut out, &mut err);
@@ -449,4 +450,52 @@ fn blank_token_gets_the_default_label() {
     );
     assert_eq!(o.exit, Exit::Ok, "{}", o.stdout);
     assert_eq!(o.json()["label"], "ePass2003");
+}
+
+#[test]
+fn diag_bundle_has_what_a_help_desk_needs_and_no_secrets() {
+    let env = Env::new();
+    env.init(&[]);
+    let o = env.run(
+        &["pin", "change"],
+        user().with(Secret::NewUserPin, "Zq7-secret-PIN"),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    // A failed command is the "last result".
+    let o = env.run(
+        &["rename", "x"],
+        Given::default().with(Secret::UserPin, "Wrong-9876"),
+    );
+    assert_eq!(o.exit, Exit::WrongPin);
+    let out = env.path("diag.json");
+    let o = env.run(&["diag", "-o", out.to_str().unwrap()], Given::default());
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(j["token_info"]["initialized"], true, "{j}");
+    assert_eq!(j["token_info"]["layout"], "pkcs15");
+    assert!(
+        j["token_info"]["atr"].as_str().unwrap().starts_with("3b"),
+        "{j}"
+    );
+    assert_eq!(j["last_result"]["kind"], "wrong_pin");
+    assert_eq!(j["last_result"]["command"], "rename");
+    assert!(!j["slots"].as_array().unwrap().is_empty());
+    assert!(
+        j["trace_of_info"].as_array().unwrap().len() > 3,
+        "a debug trace: {j}"
+    );
+    for secret in [USER_PIN, SO_PIN, "Zq7-secret-PIN", "Wrong-9876"] {
+        assert!(!text.contains(secret), "{secret} leaked into the bundle");
+        // Nor its hex form (a PIN in an APDU dump).
+        assert!(
+            !text.to_lowercase().contains(&hex::encode(secret)),
+            "{secret} (hex) leaked"
+        );
+    }
 }

@@ -300,6 +300,9 @@ impl Card {
 
     /// The 23-byte ATR. Status bytes `03 90 00` when an MF exists, `00 00 00` when erased.
     pub fn atr(&self) -> Vec<u8> {
+        if let Some(a) = &self.hooks.atr_override {
+            return a.clone();
+        }
         let ver: [u8; 3] = if self.st.variant == Variant::Fips {
             [0x10, 0x52, 0x39]
         } else {

@@ -29,6 +29,9 @@ pub struct Hooks {
     pub latency: LatencyModel,
     /// Bytes consumed before the RNG for card challenges (INITIALIZE UPDATE) and GET CHALLENGE.
     pub queued_random: VecDeque<u8>,
+    /// Present this ATR instead of the ePass2003's (a card of another kind, for hosts' "not an
+    /// ePass2003" paths).
+    pub atr_override: Option<Vec<u8>>,
 }
 
 /// Traffic and operation counters since the card was created or loaded.

@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod delete;
+pub mod diag;
 pub mod import;
 pub mod info;
 pub mod init;
@@ -45,6 +46,27 @@ pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
         Command::Csr(a) => keygen::csr(&open(rt)?, rt, a),
         Command::P12(P12Cmd::Show(a)) => p12::show(rt, a),
         Command::P12(P12Cmd::Passwd(a)) => p12::passwd(rt, a),
+        Command::Diag(a) => diag::run(rt, &sel, a.out.as_deref()),
+    }
+}
+
+/// The command's name as `diag` records it.
+pub fn name(c: &Command) -> &'static str {
+    match c {
+        Command::List => "list",
+        Command::Info => "info",
+        Command::Certs(_) => "certs",
+        Command::Expiring(_) => "expiring",
+        Command::Import(_) => "import",
+        Command::Delete(_) => "delete",
+        Command::Rename(_) => "rename",
+        Command::Pin(_) => "pin",
+        Command::Timeout(_) => "timeout",
+        Command::Init(_) => "init",
+        Command::Keygen(_) => "keygen",
+        Command::Csr(_) => "csr",
+        Command::P12(_) => "p12",
+        Command::Diag(_) => "diag",
     }
 }
 

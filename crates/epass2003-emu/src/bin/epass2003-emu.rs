@@ -69,6 +69,10 @@ enum Cmd {
         /// Test hook: pull the card after this many APDUs (it is reinserted a second later).
         #[arg(long)]
         pull_after: Option<u64>,
+        /// Test hook: present this ATR (hex) instead of the ePass2003's, as a card of another
+        /// kind would.
+        #[arg(long, value_name = "HEX")]
+        atr: Option<String>,
     },
     /// Print what kind of card a state file holds.
     Info {
@@ -158,7 +162,11 @@ fn run(cli: Cli) -> Result<(), String> {
             keygen_ms,
             ec_ms,
             pull_after,
+            atr,
         } => {
+            let atr = atr
+                .map(|h| hex::decode(h.replace(' ', "")).map_err(|_| "--atr: not hex".to_string()))
+                .transpose()?;
             let mut card = StateFile::open_persistent(&state).map_err(|e| e.to_string())?;
             {
                 let hooks = card.hooks_mut();
@@ -167,6 +175,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 hooks.latency.per_rsa_keygen = ms(keygen_ms);
                 hooks.latency.per_ec_op = ms(ec_ms);
                 hooks.pull_after = pull_after;
+                hooks.atr_override = atr;
             }
             let opts = AttachOptions {
                 first_connect_timeout: Duration::from_secs_f64(wait.max(0.0)),
