@@ -39,7 +39,7 @@ fn new_factory_then_the_token_layer() {
         "{info}"
     );
     assert!(
-        info.contains("3F002003/kid 2 PUK: tries left 10 of 10"),
+        info.contains("3F002003/kid 2 SO PIN: tries left 10 of 10"),
         "{info}"
     );
     assert!(StateFile::peek(&path).is_ok());

@@ -141,8 +141,10 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("ATR:     {}", hex(&card.atr()));
             for k in card.secret_keys() {
                 let path: String = k.df.iter().map(|f| format!("{f:04X}")).collect();
+                let feitian = k.df == [0x3F00, espk::APP_DF_FID];
                 let what = match (k.key_type, k.kid) {
                     (0x04, 1) => "user PIN",
+                    (0x04, 2) if feitian => "SO PIN",
                     (0x04, 2) => "PUK",
                     (0x04, _) => "PIN key",
                     (0x06, _) => "plain PIN",
