@@ -550,6 +550,16 @@ impl Card {
         }
     }
 
+    /// Personalisation (crate-internal, [`crate::espk::factory_card`]): runs one plain command
+    /// APDU as if it had arrived under secure messaging. Every file-system and access rule
+    /// applies; only the SM wrapping is skipped. Returns the status word.
+    pub(crate) fn execute_personalisation(&mut self, capdu: &[u8]) -> u16 {
+        match Command::parse(capdu) {
+            Ok(c) => self.execute(&c, true, false).sw,
+            Err(_) => 0x6700,
+        }
+    }
+
     /// Runs a plain command, then makes any persistent change durable (or rolls it back).
     fn execute(&mut self, cmd: &Command, sm_ok: bool, wrapped: bool) -> Response {
         let saved_level = self.vol.level;

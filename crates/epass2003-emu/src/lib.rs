@@ -19,11 +19,15 @@
 //! * Test hooks ([`hooks::Hooks`]): pull the card after N APDUs, flip a byte in a response,
 //!   a latency model, and counters of APDUs and bytes ([`hooks::Counters`]).
 //! * [`vpcd`]: attaches a card to pcscd's vpcd virtual reader.
+//! * [`espk`]: the Feitian-middleware ("ENTERSAFE-ESPK") layout constants and encoders shared
+//!   with the host-side fixture, and [`espk::factory_card`]: a card in the vendor's factory
+//!   state.
 #![forbid(unsafe_code)]
 
 pub mod apdu;
 pub mod card;
 pub mod crypto;
+pub mod espk;
 pub mod fs;
 pub mod hooks;
 pub mod sm;

@@ -1,7 +1,7 @@
 //! A token personalised by Feitian's middleware (the ENTERSAFE-ESPK layout, which OpenSC cannot
 //! read) through the built `.so`: its certificates and keys are listed, the user PIN logs in,
-//! its keys sign, every write is refused as write-protected, and `C_InitToken` re-initialises
-//! it only when given the token's own PIN. The image is built on the emulator from the
+//! its keys sign, every write is refused as write-protected while `C_SetPIN` changes the user
+//! PIN, and `C_InitToken` re-initialises it only when given the token's own PIN. The image is built on the emulator from the
 //! documented format (no captured vendor data exists), by `pkcs15::espk::fixture`.
 #![allow(clippy::unwrap_used)]
 
@@ -113,21 +113,38 @@ fn feitian_middleware_token_through_the_module() {
         ])),
         RvError::TokenWriteProtected
     );
+    // The user PIN changes (C_SetPIN) although the token stays write-protected; a new PIN
+    // shorter than Feitian's minimum of 8 is refused.
+    assert_eq!(
+        rv(s.set_pin(&pin("12345678"), &pin("1234567"))),
+        RvError::PinLenRange
+    );
+    s.set_pin(&pin("12345678"), &pin("changed-on-linux"))
+        .unwrap();
+    s.logout().unwrap();
+    assert_eq!(
+        rv(s.login(UserType::User, Some(&pin("12345678")))),
+        RvError::PinIncorrect
+    );
+    s.login(UserType::User, Some(&pin("changed-on-linux")))
+        .unwrap();
+    assert!(ctx.get_token_info(slot).unwrap().write_protected());
     s.logout().unwrap();
     drop(s);
 
-    // Re-initialising needs the token's own PIN.
+    // Re-initialising needs the token's own (current) PIN.
     assert_eq!(
         rv(ctx.init_token(slot, &pin("00000000"), "new")),
         RvError::PinIncorrect
     );
-    ctx.init_token(slot, &pin("12345678"), "re-initialised")
+    ctx.init_token(slot, &pin("changed-on-linux"), "re-initialised")
         .unwrap();
     let info = ctx.get_token_info(slot).unwrap();
     assert_eq!(info.label(), "re-initialised");
     assert!(!info.write_protected());
     let s = ctx.open_rw_session(slot).unwrap();
-    s.login(UserType::So, Some(&pin("12345678"))).unwrap();
+    s.login(UserType::So, Some(&pin("changed-on-linux")))
+        .unwrap();
     s.init_pin(&pin(USER_PIN)).unwrap();
     s.logout().unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();

@@ -407,6 +407,9 @@ pub enum BackendError {
     /// The PIN is blocked.
     #[error("PIN blocked")]
     PinLocked,
+    /// A new PIN whose length is outside the token's own policy (reason given).
+    #[error("PIN length outside the token's policy: {0}")]
+    PinLenRange(String),
     /// The operation needs a login the card does not have.
     #[error("not logged in")]
     NotLoggedIn,

@@ -12,20 +12,14 @@
 
 use crate::error::{Error, Result};
 
-/// FID of the application DF.
-pub const APP_DF_FID: u16 = 0x2003;
-/// FID of the index EF inside the application DF.
-pub const INDEX_FID: u16 = 0x6F01;
-/// The DF name (FCI tag 84) of the application DF.
-pub const DF_NAME: &[u8] = b"ENTERSAFE-ESPK";
-/// Length of one index record.
-pub const INDEX_RECORD_LEN: usize = 30;
+/// The layout constants are defined once, beside the emulator's factory builder (which cannot
+/// depend on this crate): FID of the application DF, of the index EF, the DF name, the index
+/// record length and the label length.
+pub use epass2003_emu::espk::{APP_DF_FID, DF_NAME, INDEX_FID, INDEX_RECORD_LEN, LABEL_LEN};
 /// Length of the containermap header.
 pub const CMAP_HEADER_LEN: usize = 32;
 /// Length of one containermap record.
 pub const CMAP_RECORD_LEN: usize = 24;
-/// Length of the label at the start of `tokeninfo`.
-pub const LABEL_LEN: usize = 32;
 
 /// True if `name` (FCI tag 84 of DF 2003) is `ENTERSAFE-ESPK` followed only by zero padding.
 pub fn is_espk_df_name(name: &[u8]) -> bool {
@@ -97,14 +91,19 @@ impl IndexRecord {
                 expected: "directory <= 10, file name <= 13",
             });
         }
-        let mut b = [0u8; INDEX_RECORD_LEN];
-        b[0..2].copy_from_slice(&self.fid.to_le_bytes());
-        b[2..2 + self.directory.len()].copy_from_slice(&self.directory);
-        b[12..12 + self.name.len()].copy_from_slice(&self.name);
-        b[25] = self.acl;
-        b[26..28].copy_from_slice(&self.used_size.to_le_bytes());
-        b[28..30].copy_from_slice(&self.allocated_size.to_le_bytes());
-        Ok(b)
+        epass2003_emu::espk::index_record(
+            self.fid,
+            &self.directory,
+            &self.name,
+            self.acl,
+            self.used_size,
+            self.allocated_size,
+        )
+        .ok_or(Error::BadLength {
+            context: "Feitian index record name",
+            len: self.directory.len().max(self.name.len()),
+            expected: "directory <= 10, file name <= 13",
+        })
     }
 
     /// The record's kind.

@@ -12,7 +12,7 @@ use pkcs15::backend::{
     ObjectRef, PinPolicy, PinRole, RsaKeyImport, TokenBackend,
 };
 use pkcs15::espk::fixture::{self, Fixture, FixtureSpec, RawFile};
-use pkcs15::espk::{EspkOptions, EspkToken, WRITE_PROTECTED};
+use pkcs15::espk::{EspkOptions, EspkToken, NO_SO, WRITE_PROTECTED};
 use pkcs15::feitian::{cka, encode_attributes, Attribute};
 use rsa::pkcs8::DecodePublicKey;
 use sha2::{Digest, Sha256};
@@ -286,7 +286,8 @@ fn sign_after_login_and_verify() {
     );
 }
 
-/// Every write method returns WriteProtected with the message; nothing on the card changes.
+/// Every object write returns WriteProtected with the message, every SO operation NotSupported
+/// with its message; nothing on the card changes.
 #[test]
 fn every_write_is_write_protected() {
     let (card, _) = standard();
@@ -325,11 +326,12 @@ fn every_write_is_write_protected() {
         id: vec![9],
         authority: false,
     };
+    let no_so = BackendError::NotSupported(NO_SO.into());
     assert_eq!(
-        t.change_pin(PinRole::User, PIN, b"87654321"),
-        Err(wp.clone())
+        t.change_pin(PinRole::So, PIN, b"87654321"),
+        Err(no_so.clone())
     );
-    assert_eq!(t.init_user_pin(b"87654321"), Err(wp.clone()));
+    assert_eq!(t.init_user_pin(b"87654321"), Err(no_so.clone()));
     assert_eq!(t.init_token(&params), Err(wp.clone()));
     assert_eq!(t.set_label("new"), Err(wp.clone()));
     assert_eq!(t.set_auth_timeout(5), Err(wp.clone()));
@@ -338,7 +340,12 @@ fn every_write_is_write_protected() {
     assert_eq!(t.create_object(&cert), Err(wp.clone()));
     assert_eq!(t.delete_object(r), Err(wp.clone()));
     assert_eq!(t.update_object(r, Some("l"), None), Err(wp.clone()));
-    assert!(wp.to_string().contains("re-initialise it to write"));
+    for m in [&wp, &no_so] {
+        let m = m.to_string();
+        assert!(m.contains("personalised by Feitian's middleware"), "{m}");
+        assert!(m.contains("vendor's tool"), "{m}");
+        assert!(m.contains("`epass2003-tool init` (erases it)"), "{m}");
+    }
     drop(t);
     // Only volatile state (and the PIN counter, unchanged here) could differ.
     assert_eq!(card.lock().unwrap().to_state_bytes(), before);
@@ -517,4 +524,71 @@ fn reinitialise_through_the_pkcs15_backend() {
     assert!(p15.objects().unwrap().is_empty());
     let mut conn = connect(&card);
     assert!(!Token::detect(&mut conn.transaction().unwrap()).unwrap());
+}
+
+/// The user PIN changes (verify old, UPDATE SECRET KEY with the card's own maximum): a wrong old
+/// PIN costs a try and changes nothing; a new PIN shorter than Feitian's 8 is refused before any
+/// APDU; afterwards the old PIN fails, the new one logs in and signs, the maximum stays 10, and
+/// the token still reads with the layout's rules (same objects, same values).
+#[test]
+fn change_user_pin() {
+    let (card, fx) = standard();
+    let mut t = open(&card);
+    let before = t.objects().unwrap();
+    assert_eq!(
+        t.change_pin(PinRole::User, b"00000000", b"87654321"),
+        Err(BackendError::WrongPin { tries_left: 9 })
+    );
+    let apdus = card.lock().unwrap().counters().apdus;
+    assert!(matches!(
+        t.change_pin(PinRole::User, PIN, b"1234567"),
+        Err(BackendError::PinLenRange(_))
+    ));
+    assert_eq!(card.lock().unwrap().counters().apdus, apdus, "no APDU");
+    t.change_pin(PinRole::User, PIN, b"87654321").unwrap();
+    let st = t.pin_status(PinRole::User).unwrap();
+    assert_eq!((st.tries_left, st.max_tries), (Some(10), 10));
+    drop(t);
+
+    // The card keeps the same maximum (10 of 10 in its key record).
+    let keys = card.lock().unwrap().secret_keys();
+    let k = keys.iter().find(|k| k.kid == 1 && k.key_type == 4).unwrap();
+    assert_eq!((k.max_tries, k.remaining), (10, 10));
+
+    let mut t = open(&card);
+    assert_eq!(t.objects().unwrap(), before);
+    assert_eq!(
+        t.login(PinRole::User, PIN),
+        Err(BackendError::WrongPin { tries_left: 9 })
+    );
+    t.login(PinRole::User, b"87654321").unwrap();
+    let prv = one(&before, ObjectKind::PrivateKey, "Signing key").clone();
+    sign_and_verify(&mut t, &prv, &fx.keys[0].spki);
+    assert_eq!(t.pin_status(PinRole::User).unwrap().tries_left, Some(10));
+}
+
+/// The maximum written back is the card's, not the assumed 10: a layout whose PIN key has
+/// 5 tries keeps 5 after a change.
+#[test]
+fn change_user_pin_keeps_the_cards_maximum() {
+    let mut spec = FixtureSpec::standard();
+    spec.keys.clear();
+    spec.pin_max_tries = 5;
+    let (card, _) = build(&spec, 21);
+    let mut t = open(&card);
+    assert_eq!(
+        t.pin_status(PinRole::User).unwrap().max_tries,
+        10,
+        "assumed"
+    );
+    t.change_pin(PinRole::User, PIN, b"abcdefgh").unwrap();
+    let st = t.pin_status(PinRole::User).unwrap();
+    assert_eq!(
+        (st.tries_left, st.max_tries),
+        (Some(5), 5),
+        "read from the card"
+    );
+    let keys = card.lock().unwrap().secret_keys();
+    let k = keys.iter().find(|k| k.kid == 1 && k.key_type == 4).unwrap();
+    assert_eq!((k.max_tries, k.remaining), (5, 5));
 }

@@ -184,6 +184,7 @@ impl From<BackendError> for Error {
         match e {
             BackendError::WrongPin { .. } | BackendError::WrongPinNoCounter => Error::PinIncorrect,
             BackendError::PinLocked => Error::PinLocked,
+            BackendError::PinLenRange(_) => Error::PinLenRange,
             BackendError::NotLoggedIn => Error::UserNotLoggedIn,
             BackendError::Removed => Error::DeviceRemoved,
             BackendError::WriteProtected(_) => Error::TokenWriteProtected,

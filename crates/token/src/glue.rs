@@ -1,6 +1,7 @@
 //! The one place that names the ePass2003 implementations of `TokenBackend`, and picks one by
 //! the card's layout: OpenSC-compatible PKCS#15 (read/write; also blank cards), or a token
-//! personalised by Feitian's middleware ("ENTERSAFE-ESPK", read-only).
+//! personalised by Feitian's middleware ("ENTERSAFE-ESPK": objects read-only, user PIN
+//! changeable).
 //!
 //! A Feitian-middleware token becomes writable only by re-initialising it (`C_InitToken`), which
 //! erases it and creates PKCS#15. Its only known secret is the user PIN, so `C_InitToken` must
@@ -72,7 +73,8 @@ fn pkcs15_options(emulated: bool) -> OpenOptions {
 enum Layout {
     /// OpenSC-compatible PKCS#15 (or blank).
     Pkcs15(Box<Epass2003Token<Box<dyn Transport>>>),
-    /// Feitian middleware, read-only. `None` only transiently during re-initialisation.
+    /// Feitian middleware (objects read-only, user PIN changeable). `None` only transiently
+    /// during re-initialisation.
     Espk(Option<Box<EspkToken<Box<dyn Transport>>>>, bool),
 }
 

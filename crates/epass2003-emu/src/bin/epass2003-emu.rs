@@ -1,7 +1,7 @@
 //! `epass2003-emu`: create emulated ePass2003 cards and insert them into pcscd's vpcd reader.
 //!
 //! ```text
-//! epass2003-emu new    --state FILE [--variant aes|fips|des] [--seed N]
+//! epass2003-emu new    --state FILE [--variant aes|fips|des] [--seed N] [--factory]
 //! epass2003-emu attach --state FILE [--vpcd HOST:PORT] [--wait SECS] [latency and test-hook options]
 //! epass2003-emu info   --state FILE
 //! ```
@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use epass2003_emu::espk;
 use epass2003_emu::store::StateFile;
 use epass2003_emu::vpcd::{self, AttachOptions};
 use epass2003_emu::{Card, CardOptions, Variant};
@@ -29,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Create a blank (erased) card in a new state file.
+    /// Create a card in a new state file: blank (erased), or with --factory as Feitian ships it.
     New {
         /// The state file to create (refuses to overwrite an existing one).
         #[arg(long)]
@@ -41,6 +42,11 @@ enum Cmd {
         /// only; such a card is not secure.
         #[arg(long)]
         seed: Option<u64>,
+        /// The vendor's factory state instead of a blank card: Feitian's own layout
+        /// (ENTERSAFE-ESPK), label "ePass2003", user PIN 12345678, SO PIN entersafe, 10 tries
+        /// each, no timeout. Built from the documented layout, not captured from a real token.
+        #[arg(long)]
+        factory: bool,
     },
     /// Insert the card into pcscd's vpcd reader and serve it until killed.
     Attach {
@@ -108,15 +114,22 @@ fn run(cli: Cli) -> Result<(), String> {
             state,
             variant,
             seed,
+            factory,
         } => {
             let opts = CardOptions {
                 rng_seed: seed,
                 ..CardOptions::default()
             };
-            let card = Card::new_blank(variant, opts);
+            let (card, what) = if factory {
+                let f = espk::Factory::default();
+                let card = espk::factory_card(variant, opts, &f).map_err(|e| e.to_string())?;
+                (card, "factory-state (Feitian layout, label \"ePass2003\")")
+            } else {
+                (Card::new_blank(variant, opts), "blank")
+            };
             StateFile::create(&state, &card).map_err(|e| e.to_string())?;
             println!(
-                "created blank {variant:?} card, serial {}, in {}",
+                "created {what} {variant:?} card, serial {}, in {}",
                 hex(&card.serial()).replace(' ', ""),
                 state.display()
             );
@@ -132,8 +145,10 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("ATR:     {}", hex(&card.atr()));
             for k in card.secret_keys() {
                 let path: String = k.df.iter().map(|f| format!("{f:04X}")).collect();
+                let feitian = k.df == [0x3F00, espk::APP_DF_FID];
                 let what = match (k.key_type, k.kid) {
                     (0x04, 1) => "user PIN",
+                    (0x04, 2) if feitian => "SO PIN",
                     (0x04, 2) => "PUK",
                     (0x04, _) => "PIN key",
                     (0x06, _) => "plain PIN",

@@ -4,6 +4,11 @@
 //! crate's and the PKCS#11 layer's), not for personalising real tokens: Feitian's middleware
 //! might not accept the result (§A.9 lists what is not public).
 //!
+//! The skeleton (MF/DF names and ACs, the FIDs of `tokeninfo`/`cardid`/`containermap`, the
+//! encoders of `tokeninfo` and the index) comes from [`epass2003_emu::espk`], which the
+//! emulator's factory state (`epass2003-emu new --factory`) is built from too; this module adds
+//! keys, their attribute streams and certificates.
+//!
 //! Choices where the document is silent (all recorded in `docs/protocol-notes.md`):
 //! * MF name `ESPK-MF` (the real one is unknown; a real ESPK token answers 6A82 to SELECT by the
 //!   name "entersafe-fips", §A.2). DF `2003` named `ENTERSAFE-ESPK` + two zero bytes.
@@ -33,18 +38,18 @@ use epass2003::{CardSession, Connection, Error};
 use rsa::pkcs8::EncodePublicKey;
 use sha2::{Digest, Sha256};
 
+use epass2003_emu::espk::{
+    self as layout, AC_DF, AC_EF, AC_PRIV_KEY, AC_PUB_KEY, CARDID_FID, CONTAINERMAP_FID,
+    CONTAINERMAP_LEN, EF_SLACK, FIRST_OBJECT_FID, TOKENINFO_FID, TOKENINFO_LEN,
+};
+
 use crate::feitian::{
     cka, encode_attributes, Attribute, ContainerMap, ContainerRecord, IndexRecord, APP_DF_FID,
     CMAP_HEADER_LEN, DF_NAME, INDEX_FID,
 };
 
 /// MF name used by the fixture (the real one is unknown).
-pub const MF_NAME: &[u8] = b"ESPK-MF";
-
-const AC_DF: [u8; 8] = [0x90, 0x90, 0xFF, 0x90, 0xFF, 0xFF, 0xFF, 0xFF];
-const AC_EF: [u8; 8] = [0x90, 0x90, 0xFF, 0x90, 0xFF, 0xFF, 0xFF, 0xFF];
-const AC_PRIV_KEY: [u8; 8] = [0xFF, 0x90, 0x96, 0x90, 0xFF, 0xFF, 0xFF, 0xFF];
-const AC_PUB_KEY: [u8; 8] = [0x90, 0x90, 0x90, 0x90, 0xFF, 0xFF, 0xFF, 0xFF];
+pub use epass2003_emu::espk::MF_NAME;
 
 /// One key pair (and optionally its certificate) to put on the card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,7 +300,7 @@ fn index_record(fid: u16, dir: &str, name: &str, used: usize) -> Result<IndexRec
         name: name.as_bytes().to_vec(),
         acl: 0x00,
         used_size: used,
-        allocated_size: used.saturating_add(32),
+        allocated_size: used.saturating_add(EF_SLACK),
     })
 }
 
@@ -328,7 +333,7 @@ pub fn build<T: Transport>(conn: &mut Connection<T>, spec: &FixtureSpec) -> Resu
     }
     let mut files: Vec<(IndexRecord, Vec<u8>)> = Vec::new();
     let mut keys = Vec::new();
-    let mut next_fid = 0x4101u16;
+    let mut next_fid = FIRST_OBJECT_FID;
     let mut add =
         |files: &mut Vec<(IndexRecord, Vec<u8>)>, dir: &str, name: &str, data: Vec<u8>| {
             let fid = next_fid;
@@ -435,19 +440,15 @@ pub fn build<T: Transport>(conn: &mut Connection<T>, spec: &FixtureSpec) -> Resu
     }
 
     // tokeninfo, cardid, containermap.
-    let mut tokeninfo = spec.label.as_bytes().to_vec();
-    if tokeninfo.len() > 32 {
-        return Err(Error::InvalidArgument("label longer than 32 bytes".into()));
-    }
-    tokeninfo.resize(32, b' ');
-    tokeninfo.resize(64, 0);
+    let tokeninfo = layout::tokeninfo(&spec.label)
+        .ok_or_else(|| Error::InvalidArgument("label longer than 32 bytes".into()))?;
     files.push((
-        index_record(0x4001, "tkinfdir", "tokeninfo", 64)?,
+        index_record(TOKENINFO_FID, "tkinfdir", "tokeninfo", TOKENINFO_LEN)?,
         tokeninfo,
     ));
     if let Some(id) = &spec.cardid {
         files.push((
-            index_record(0x4002, "mscp", "cardid", id.len())?,
+            index_record(CARDID_FID, "mscp", "cardid", id.len())?,
             id.clone(),
         ));
     }
@@ -465,19 +466,22 @@ pub fn build<T: Transport>(conn: &mut Connection<T>, spec: &FixtureSpec) -> Resu
             .collect(),
     };
     files.push((
-        index_record(0x4003, "internal", "containermap", 1024)?,
-        cmap.to_file(1024).map_err(p15)?,
+        index_record(
+            CONTAINERMAP_FID,
+            "internal",
+            "containermap",
+            CONTAINERMAP_LEN,
+        )?,
+        cmap.to_file(CONTAINERMAP_LEN).map_err(p15)?,
     ));
 
     // The index: directory labels, the files, two unused slots.
-    let mut index = Vec::new();
-    for dir in ["mscp", "tkinfdir", "internal"] {
-        index.extend_from_slice(&index_record(0xFFFF, dir, "", 0)?.to_bytes().map_err(p15)?);
-    }
-    for (rec, _) in &files {
-        index.extend_from_slice(&rec.to_bytes().map_err(p15)?);
-    }
-    index.extend_from_slice(&[0u8; 60]);
+    let records = files
+        .iter()
+        .map(|(rec, _)| rec.to_bytes().map_err(p15))
+        .collect::<Result<Vec<_>>>()?;
+    let index = layout::index_file(&records)
+        .ok_or_else(|| Error::InvalidArgument("index record".into()))?;
 
     // Create and fill: the files first, the index last.
     for (rec, data) in &files {

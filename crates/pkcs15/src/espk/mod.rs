@@ -1,6 +1,7 @@
-//! [`EspkToken`]: a **read-only** [`TokenBackend`] for ePass2003 tokens personalised by Feitian's
-//! own middleware (the "ENTERSAFE-ESPK" / MSCP layout, `docs/feitian-layout-and-new-hardware.md`
-//! §A), which OpenSC's PKCS#15 code cannot read.
+//! [`EspkToken`]: a [`TokenBackend`] for ePass2003 tokens personalised by Feitian's own
+//! middleware (the "ENTERSAFE-ESPK" / MSCP layout, `docs/feitian-layout-and-new-hardware.md`
+//! §A), which OpenSC's PKCS#15 code cannot read. Its objects are read-only; its user PIN can be
+//! changed.
 //!
 //! What it does, over the host driver:
 //! * [`EspkToken::detect`]: SELECT `3F00/2003` and check the FCI DF name (`ENTERSAFE-ESPK`,
@@ -10,17 +11,26 @@
 //!   with [`crate::feitian`], and pairs keys and certificates by the rules of §A.5. The object
 //!   files hold metadata and value in one attribute stream, so everything is read once at open
 //!   and served from memory afterwards (the values are public: certificates and public keys).
-//! * The user PIN is PIN key kid 1 in DF 2003 (external authentication, §A.7). There is no SO:
-//!   Feitian's admin-key unblock is not documented (§C), so every SO operation is
-//!   [`BackendError::NotSupported`].
+//! * The user PIN is PIN key kid 1 in DF 2003 (external authentication, §A.7): the same card
+//!   object as on OpenSC-personalised tokens, so it is verified, queried and **changed** the same
+//!   way. [`TokenBackend::change_pin`] verifies the old PIN, then sends UPDATE SECRET KEY
+//!   (`80 E5 04 01`, §5.11) with the maximum-tries nibble the card itself reports: the layout
+//!   keeps no maximum in any file, the PIN key's record holds it, and right after a successful
+//!   verification the card's counter equals that maximum (§5.12 a), so the tries query then
+//!   reads it. New PINs follow [`EspkOptions::new_user_pin_policy`] (Feitian's own 8..=255).
+//! * There is no SO: Feitian's admin-key unblock is not documented (§C), so every SO operation
+//!   is [`BackendError::NotSupported`] with [`NO_SO`].
 //! * Signing/decryption: MSE `80 01 84` with tag 81 = the private key's vendor handle (`A0xx`),
 //!   then PSO DECIPHER raw RSA (§A.8, the PR #3835 path). Only RSA is described for this layout;
 //!   [`TokenBackend::ecdsa_sign`] is `NotSupported`.
-//! * **Every write is refused** with [`BackendError::WriteProtected`] and [`WRITE_PROTECTED`]:
-//!   the writer-side details of the layout are not public (§A.9). This includes
-//!   [`TokenBackend::init_token`]: to re-initialise such a token, the token layer takes the
-//!   connection back with [`EspkToken::into_connection`] and opens it with the PKCS#15 backend
-//!   ([`crate::card::Epass2003Token`]), whose `init_token` erases the card and creates PKCS#15.
+//! * **Every object write is refused** with [`BackendError::WriteProtected`] and
+//!   [`WRITE_PROTECTED`]: the writer-side details of the layout are not public (§A.9), so
+//!   anything written here might not be read by Feitian's own tool. This includes the label and
+//!   the timeout (the layout has no timeout; `tokeninfo` beyond its first 32 bytes is not
+//!   described) and [`TokenBackend::init_token`]: to re-initialise such a token, the token layer
+//!   takes the connection back with [`EspkToken::into_connection`] and opens it with the PKCS#15
+//!   backend ([`crate::card::Epass2003Token`]), whose `init_token` erases the card and creates
+//!   PKCS#15.
 //!
 //! Tolerance: a truncated attribute stream keeps its complete triples (as the documented reader
 //! does) and is logged; an object whose essential attribute is then missing stays listed, and the
@@ -49,9 +59,15 @@ use crate::feitian::{
     ObjectFileKind, ObjectName, APP_DF_FID, INDEX_FID,
 };
 
-/// The reason every write method gives.
-pub const WRITE_PROTECTED: &str =
-    "token personalised by Feitian middleware: re-initialise it to write";
+/// The reason every object write gives.
+pub const WRITE_PROTECTED: &str = "token personalised by Feitian's middleware: its objects and \
+     label are read-only here (Feitian's own tool might not read what another library writes); \
+     use the vendor's tool, or re-initialise with `epass2003-tool init` (erases it)";
+
+/// The reason every SO operation gives.
+pub const NO_SO: &str = "token personalised by Feitian's middleware: its SO (admin key) is not \
+     documented, so it cannot unblock or set the user PIN here; use the vendor's tool, or \
+     re-initialise with `epass2003-tool init` (erases it)";
 
 /// Kid of the user PIN key in DF 2003 (§A.7).
 pub const USER_PIN_KID: u8 = 1;
@@ -78,12 +94,18 @@ pub struct EspkOptions {
     pub emulated: bool,
     /// Maximum tries of the user PIN, reported by [`TokenBackend::pin_status`]. Where an ESPK
     /// token keeps it is unknown (§A.7); Feitian's user guide gives 10 as the minidriver's
-    /// default (§C.1). The value reported is `max(this, tries left)`.
+    /// default (§C.1). Used until a PIN change has read the card's own maximum (see the module
+    /// docs); the value reported is `max(maximum, tries left)`.
     pub assumed_max_tries: u8,
     /// User PIN policy reported by `describe` (the layout stores none). Default 4..=255: Feitian's
     /// own PKCS#11 reports 8..=255 for such tokens (§A.6); the lower bound is OpenSC's 4 so that
     /// no PIN set by any known middleware is refused before it reaches the card.
     pub user_pin_policy: PinPolicy,
+    /// Length a **new** user PIN must have ([`TokenBackend::change_pin`]; the character rules are
+    /// not used): Feitian's own
+    /// PKCS#11 reports 8..=255 for such tokens (§A.6), so a PIN set here is one the vendor's
+    /// middleware accepts. Default 8..=255, any characters.
+    pub new_user_pin_policy: PinPolicy,
 }
 
 impl Default for EspkOptions {
@@ -93,6 +115,11 @@ impl Default for EspkOptions {
             assumed_max_tries: 10,
             user_pin_policy: PinPolicy {
                 min_len: 4,
+                max_len: 255,
+                ..PinPolicy::default()
+            },
+            new_user_pin_policy: PinPolicy {
+                min_len: 8,
                 max_len: 255,
                 ..PinPolicy::default()
             },
@@ -141,6 +168,8 @@ pub struct EspkToken<T: Transport> {
     opts: EspkOptions,
     desc: TokenDescription,
     entries: Vec<Entry>,
+    /// The user PIN's maximum tries as read from the card by the last PIN change.
+    learned_max: Option<u8>,
 }
 
 fn dev(e: epass2003::Error) -> BackendError {
@@ -160,6 +189,18 @@ fn dev(e: epass2003::Error) -> BackendError {
 
 fn write_protected<R>() -> Result<R> {
     Err(BackendError::WriteProtected(WRITE_PROTECTED.into()))
+}
+
+/// A new PIN against the layout's length policy (the card hashes any bytes).
+fn check_new_pin(p: &PinPolicy, pin: &[u8]) -> Result<()> {
+    if pin.len() < usize::from(p.min_len) || pin.len() > usize::from(p.max_len) {
+        return Err(BackendError::PinLenRange(format!(
+            "a new PIN on a token personalised by Feitian's middleware has {}..={} bytes (the \
+             vendor's own policy)",
+            p.min_len, p.max_len
+        )));
+    }
+    Ok(())
 }
 
 /// SELECT an EF of the current DF by its **on-card** FID (as the index gives it). The driver's
@@ -248,6 +289,7 @@ impl<T: Transport> EspkToken<T> {
             opts,
             desc,
             entries,
+            learned_max: None,
         })
     }
 
@@ -653,7 +695,10 @@ impl<T: Transport + Send> TokenBackend for EspkToken<T> {
                 s.end().map_err(dev)?;
                 Ok(PinStatus {
                     tries_left: Some(tries),
-                    max_tries: self.opts.assumed_max_tries.max(tries),
+                    max_tries: self
+                        .learned_max
+                        .unwrap_or(self.opts.assumed_max_tries)
+                        .max(tries),
                     initialized: true,
                 })
             }
@@ -662,10 +707,7 @@ impl<T: Transport + Send> TokenBackend for EspkToken<T> {
 
     fn login(&mut self, role: PinRole, pin: &[u8]) -> Result<()> {
         if role == PinRole::So {
-            return Err(BackendError::NotSupported(
-                "no SO on a Feitian-middleware token (its admin-key unblock is not documented)"
-                    .into(),
-            ));
+            return Err(BackendError::NotSupported(NO_SO.into()));
         }
         let mut s = self.conn.transaction().map_err(dev)?;
         select_app(&mut s).map_err(dev)?;
@@ -687,12 +729,41 @@ impl<T: Transport + Send> TokenBackend for EspkToken<T> {
         }
     }
 
-    fn change_pin(&mut self, _role: PinRole, _old: &[u8], _new: &[u8]) -> Result<()> {
-        write_protected()
+    /// The user PIN only: verify `old`, read the maximum tries (the counter equals it right
+    /// after a successful verification, §5.12 a), UPDATE SECRET KEY with `max<<4|max` and the
+    /// new PIN key (§5.11). Three steps in one card transaction; the old PIN stays valid if
+    /// anything before the UPDATE fails.
+    fn change_pin(&mut self, role: PinRole, old: &[u8], new: &[u8]) -> Result<()> {
+        if role == PinRole::So {
+            return Err(BackendError::NotSupported(NO_SO.into()));
+        }
+        check_new_pin(&self.opts.new_user_pin_policy, new)?;
+        let fallback = self.learned_max.unwrap_or(self.opts.assumed_max_tries);
+        let mut s = self.conn.transaction().map_err(dev)?;
+        select_app(&mut s).map_err(dev)?;
+        s.verify_pin(USER_PIN_KID, old).map_err(dev)?;
+        let max = match s.pin_tries_left(USER_PIN_KID) {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, assumed = fallback, "tries query after a verified PIN failed; assuming the maximum");
+                fallback
+            }
+        };
+        s.change_pin(USER_PIN_KID, max, new).map_err(|e| match e {
+            epass2003::Error::SecurityStatus => BackendError::NotSupported(
+                "token personalised by Feitian's middleware: the card refused to change its user \
+                 PIN key (access condition not met by the user PIN); use the vendor's tool"
+                    .into(),
+            ),
+            e => dev(e),
+        })?;
+        s.end().map_err(dev)?;
+        self.learned_max = Some(max);
+        Ok(())
     }
 
     fn init_user_pin(&mut self, _new_pin: &[u8]) -> Result<()> {
-        write_protected()
+        Err(BackendError::NotSupported(NO_SO.into()))
     }
 
     fn init_token(&mut self, _params: &InitParams<'_>) -> Result<()> {
