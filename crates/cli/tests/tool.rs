@@ -499,3 +499,61 @@ fn diag_bundle_has_what_a_help_desk_needs_and_no_secrets() {
         );
     }
 }
+
+#[test]
+fn vendor_issued_token_pin_change_and_refusals() {
+    use epass2003_emu::store::StateFile;
+    use epass2003_emu::{espk, CardOptions, Variant};
+    let env = Env::new();
+    let card = espk::factory_card(
+        Variant::Aes,
+        CardOptions::default(),
+        &espk::Factory::default(),
+    )
+    .unwrap();
+    drop(StateFile::create(&env.state, &card).unwrap());
+    let j = env.run(&["info", "--json"], Given::default()).json();
+    assert_eq!(j["layout"], "feitian", "{j}");
+    assert_eq!(j["label"], "ePass2003");
+    // The owner changes the factory PIN (the layout's policy: at least 8 characters).
+    let o = env.run(
+        &["pin", "change"],
+        Given::default()
+            .with(Secret::UserPin, "12345678")
+            .with(Secret::NewUserPin, "short"),
+    );
+    assert_eq!(o.exit, Exit::BadInput, "{}", o.stderr);
+    let o = env.run(
+        &["pin", "change"],
+        Given::default()
+            .with(Secret::UserPin, "12345678")
+            .with(Secret::NewUserPin, "Yamada-2026"),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    let o = env.run(
+        &["pin", "change", "--json"],
+        Given::default()
+            .with(Secret::UserPin, "12345678")
+            .with(Secret::NewUserPin, "Other-2026"),
+    );
+    assert_eq!(o.exit, Exit::WrongPin, "{}", o.stdout);
+    // Writes are refused with their own exit code and a message naming the layout.
+    let o = env.run(
+        &["rename", "x"],
+        Given::default().with(Secret::UserPin, "Yamada-2026"),
+    );
+    assert_eq!(o.exit, Exit::NotPossible, "{}", o.stderr);
+    assert!(o.stderr.contains("Feitian"), "{}", o.stderr);
+    // The way out is an erase (everything lost), which needs no PIN.
+    let o = env.run(
+        &["init", "--erase", "--yes"],
+        Given::default()
+            .with(Secret::NewSoPin, SO_PIN)
+            .with(Secret::NewUserPin, USER_PIN),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    assert_eq!(
+        env.run(&["info", "--json"], Given::default()).json()["layout"],
+        "pkcs15"
+    );
+}
