@@ -300,7 +300,7 @@ impl Card {
 
     /// The 23-byte ATR. Status bytes `03 90 00` when an MF exists, `00 00 00` when erased.
     pub fn atr(&self) -> Vec<u8> {
-        if let Some(a) = &self.hooks.atr_override {
+        if let Some(a) = &self.hooks.foreign_atr {
             return a.clone();
         }
         let ver: [u8; 3] = if self.st.variant == Variant::Fips {
@@ -441,6 +441,9 @@ impl Card {
     pub fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, CardError> {
         if self.removed {
             return Err(CardError::Removed);
+        }
+        if self.hooks.foreign_atr.is_some() {
+            return Ok(vec![0x6E, 0x00]);
         }
         if let Some(n) = self.hooks.pull_after {
             if n == 0 {

@@ -29,9 +29,9 @@ pub struct Hooks {
     pub latency: LatencyModel,
     /// Bytes consumed before the RNG for card challenges (INITIALIZE UPDATE) and GET CHALLENGE.
     pub queued_random: VecDeque<u8>,
-    /// Present this ATR instead of the ePass2003's (a card of another kind, for hosts' "not an
-    /// ePass2003" paths).
-    pub atr_override: Option<Vec<u8>>,
+    /// Play a card of another kind: present this ATR instead of the ePass2003's and answer
+    /// every command `6E 00` (class not supported), for hosts' "not an ePass2003" paths.
+    pub foreign_atr: Option<Vec<u8>>,
 }
 
 /// Traffic and operation counters since the card was created or loaded.

@@ -75,10 +75,10 @@ enum Cmd {
         /// Test hook: pull the card after this many APDUs (it is reinserted a second later).
         #[arg(long)]
         pull_after: Option<u64>,
-        /// Test hook: present this ATR (hex) instead of the ePass2003's, as a card of another
-        /// kind would.
+        /// Test hook: play a card of another kind, with this ATR (hex), answering every command
+        /// `6E 00`.
         #[arg(long, value_name = "HEX")]
-        atr: Option<String>,
+        foreign_atr: Option<String>,
     },
     /// Print what kind of card a state file holds.
     Info {
@@ -177,10 +177,13 @@ fn run(cli: Cli) -> Result<(), String> {
             keygen_ms,
             ec_ms,
             pull_after,
-            atr,
+            foreign_atr,
         } => {
-            let atr = atr
-                .map(|h| hex::decode(h.replace(' ', "")).map_err(|_| "--atr: not hex".to_string()))
+            let foreign_atr = foreign_atr
+                .map(|h| {
+                    hex::decode(h.replace(' ', ""))
+                        .map_err(|_| "--foreign-atr: not hex".to_string())
+                })
                 .transpose()?;
             let mut card = StateFile::open_persistent(&state).map_err(|e| e.to_string())?;
             {
@@ -190,7 +193,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 hooks.latency.per_rsa_keygen = ms(keygen_ms);
                 hooks.latency.per_ec_op = ms(ec_ms);
                 hooks.pull_after = pull_after;
-                hooks.atr_override = atr;
+                hooks.foreign_atr = foreign_atr;
             }
             let opts = AttachOptions {
                 first_connect_timeout: Duration::from_secs_f64(wait.max(0.0)),
