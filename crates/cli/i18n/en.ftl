@@ -211,3 +211,6 @@ err-p12-lower-alnum = the new password may contain only lower-case letters a-z a
 err-p12-same = the new password must differ from the old one
 p12-changed = Password of { $file } changed.
 diag-written = Diagnostic bundle written to { $file } (no PIN, key or private data in it)
+err-into-no-key = --into { $id }: no key pair with this id on the token (see `certs list` / `info`)
+err-into-mismatch = --into { $id }: the certificate's public key is not this key's
+confirm-replace-cert = A certificate of the same key is already on the token. Replace it with { $subject }?

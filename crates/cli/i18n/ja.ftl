@@ -211,3 +211,6 @@ err-p12-lower-alnum = 新しいパスワードに使えるのは英小文字 a-z
 err-p12-same = 新しいパスワードは古いパスワードと異なるものにしてください
 p12-changed = { $file } のパスワードを変更しました。
 diag-written = 診断情報を { $file } に書き出しました（PIN、鍵、非公開データは含まれていません）
+err-into-no-key = --into { $id }: この ID の鍵ペアはトークン上にありません（`certs list` / `info` で確認できます）
+err-into-mismatch = --into { $id }: 証明書の公開鍵はこの鍵のものではありません
+confirm-replace-cert = 同じ鍵の証明書がすでにトークン上にあります。{ $subject } で置き換えますか?

@@ -195,6 +195,10 @@ pub struct ImportArgs {
     /// Certificates: store them as authority (CA) certificates.
     #[arg(long)]
     pub ca: bool,
+    /// Certificates: put the certificate next to the key with this CKA_ID (hex); its public
+    /// key must be that key's.
+    #[arg(long, value_name = "HEX")]
+    pub into: Option<String>,
 }
 
 /// What `delete` removes.

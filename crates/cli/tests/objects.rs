@@ -387,3 +387,138 @@ fn p12_password_change_is_atomic_and_follows_policy() {
         ],
     );
 }
+
+#[test]
+fn into_a_chosen_key_and_replacing_a_certificate_needs_confirmation() {
+    if !have_openssl() {
+        return;
+    }
+    let env = Env::new();
+    make_pki(env.dir.path(), false);
+    env.init(&[]);
+    let k1 = env
+        .run(&["keygen", "--label", "k1", "--json"], user())
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let k2 = env
+        .run(&["keygen", "--label", "k2", "--json"], user())
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let csr = env.path("k1.csr");
+    assert_eq!(
+        env.run(
+            &[
+                "csr",
+                "--id",
+                &k1,
+                "--subject",
+                "CN=k1",
+                "-o",
+                csr.to_str().unwrap()
+            ],
+            user()
+        )
+        .exit,
+        Exit::Ok
+    );
+    for (days, out) in [("30", "a.pem"), ("60", "b.pem")] {
+        openssl(
+            env.dir.path(),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "k1.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                days,
+                "-out",
+                out,
+            ],
+        );
+    }
+    // --into the wrong key is refused; into the right one works.
+    let o = env.run(
+        &["import", env.path("a.pem").to_str().unwrap(), "--into", &k2],
+        user(),
+    );
+    assert_eq!(o.exit, Exit::BadInput, "{}", o.stderr);
+    let o = env.run(
+        &[
+            "import",
+            env.path("a.pem").to_str().unwrap(),
+            "--into",
+            &k1,
+            "--json",
+        ],
+        user(),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stdout);
+    assert_eq!(o.json()["imported"][0]["id"], k1.as_str());
+    // A second certificate of the same key replaces the first only after confirmation.
+    let o = env.run(&["import", env.path("b.pem").to_str().unwrap()], user());
+    assert_eq!(o.exit, Exit::Cancelled);
+    assert_eq!(count(&env).0, 1);
+    let o = env.run(
+        &[
+            "import",
+            env.path("b.pem").to_str().unwrap(),
+            "--yes",
+            "--json",
+        ],
+        user(),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stdout);
+    assert_eq!(o.json()["imported"][0]["replaced"], true);
+    let j = env
+        .run(&["certs", "list", "--json"], Given::default())
+        .json();
+    let certs = j["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1);
+    assert!(
+        certs[0]["days_left"].as_i64().unwrap() > 50,
+        "the 60-day certificate is the one kept"
+    );
+}
+
+#[test]
+fn pfx_without_any_password_encoding_imports_without_a_prompt() {
+    if !have_openssl() {
+        return;
+    }
+    let env = Env::new();
+    make_pki(env.dir.path(), false);
+    // No encryption and no MAC at all (the "absent password" form).
+    openssl(
+        env.dir.path(),
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "client.key",
+            "-in",
+            "client.pem",
+            "-keypbe",
+            "NONE",
+            "-certpbe",
+            "NONE",
+            "-nomac",
+            "-passout",
+            "pass:",
+            "-out",
+            "plain.p12",
+        ],
+    );
+    env.init(&[]);
+    let o = env.run(&["import", env.path("plain.p12").to_str().unwrap()], user());
+    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    assert_eq!(count(&env), (1, 1));
+}

@@ -111,7 +111,7 @@ fn rollback(s: &Session<'_>, w: &Written) {
 }
 
 /// Run `import`.
-pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report> {
+pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &ImportArgs) -> Result<Report> {
     let data = std::fs::read(&a.file).map_err(|e| {
         ctx.err(ToolError::input(t!(
             "err-file",
@@ -133,8 +133,8 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report> {
         Format::Auto => pki_files::certs::parse_certificates(&data).ok(),
     };
     match certs {
-        Some(c) => import_certs(ctx, rt, a, &c),
-        None => import_p12(ctx, rt, a),
+        Some(c) => import_certs(ctx, rt, a, &c, yes),
+        None => import_p12(ctx, rt, a, yes),
     }
 }
 
@@ -148,6 +148,7 @@ fn import_certs(
     rt: &mut Runtime<'_>,
     a: &ImportArgs,
     certs: &[Vec<u8>],
+    yes: bool,
 ) -> Result<Report> {
     if certs.is_empty() {
         return Err(ctx.err(ToolError::input(t!(
@@ -170,15 +171,20 @@ fn import_certs(
     s.login_user(rt.secrets)?;
     let objs = s.with(|t, hs, _| t.list_objects(hs))?;
     let keys = token_keys(&s, &objs)?;
-    let existing: Vec<Vec<u8>> = {
-        let mut v = Vec::new();
-        for (h, m) in &objs {
-            if m.kind == ObjectKind::Certificate {
-                v.push(s.with(|t, hs, _| t.object_value(hs, *h))?);
-            }
+    // (handle, CKA_ID, DER) of the certificates already there.
+    let mut on_token: Vec<(CK_OBJECT_HANDLE, Vec<u8>, Vec<u8>)> = Vec::new();
+    for (h, m) in &objs {
+        if m.kind == ObjectKind::Certificate {
+            on_token.push((*h, m.id.clone(), s.with(|t, hs, _| t.object_value(hs, *h))?));
         }
-        v
-    };
+    }
+    let existing: Vec<Vec<u8>> = on_token.iter().map(|(_, _, d)| d.clone()).collect();
+    let into = a
+        .into
+        .as_deref()
+        .map(super::parse_id)
+        .transpose()
+        .map_err(|e| ctx.err(e))?;
     let mut w = Written {
         handles: Vec::new(),
         report: Vec::new(),
@@ -190,7 +196,41 @@ fn import_certs(
             continue;
         }
         let bits = spki_key_bits(&d.spki_der);
-        let key = keys.iter().find(|(_, _, kb)| Some(kb) == bits.as_ref());
+        let key = match &into {
+            Some(want) => {
+                let k = keys.iter().find(|(id, _, _)| id == want).ok_or_else(|| {
+                    ctx.err(ToolError::input(t!(
+                        "err-into-no-key",
+                        id = hex::encode(want)
+                    )))
+                })?;
+                if Some(&k.2) != bits.as_ref() {
+                    return Err(ctx.err(ToolError::input(t!(
+                        "err-into-mismatch",
+                        id = hex::encode(want)
+                    ))));
+                }
+                Some(k)
+            }
+            None => keys.iter().find(|(_, _, kb)| Some(kb) == bits.as_ref()),
+        };
+        // A certificate of the same key already there is replaced only after confirmation;
+        // the new one is written first, so a failure leaves the old one usable.
+        let old: Vec<CK_OBJECT_HANDLE> = match key {
+            Some((kid, _, _)) => on_token
+                .iter()
+                .filter(|(_, id, _)| id == kid)
+                .map(|(h, _, _)| *h)
+                .collect(),
+            None => Vec::new(),
+        };
+        if !old.is_empty() {
+            super::confirm(
+                rt,
+                yes,
+                &t!("confirm-replace-cert", subject = &d.subject_str),
+            )?;
+        }
         let (id, label) = match key {
             Some((id, klabel, _)) => (
                 id.clone(),
@@ -209,8 +249,12 @@ fn import_certs(
                 w.handles.push(h);
                 w.report.push(
                     json!({"subject": d.subject_str, "label": label, "id": hex::encode(&id),
-                    "authority": authority, "paired_with_key": key.is_some()}),
+                    "authority": authority, "paired_with_key": key.is_some(),
+                    "replaced": !old.is_empty()}),
                 );
+                for oh in &old {
+                    s.with(|t, hs, sh| t.destroy_object(hs, sh, *oh))?;
+                }
             }
             Err(e) => {
                 rollback(&s, &w);
@@ -248,11 +292,11 @@ fn import_certs(
     ))
 }
 
-fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs) -> Result<Report> {
+fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs, yes: bool) -> Result<Report> {
     let (contents, _pw) = super::p12::open(&a.file, rt).map_err(|e| ctx.err(e))?;
     if contents.keys.is_empty() {
         let ders: Vec<Vec<u8>> = contents.certs.iter().map(|c| c.der.clone()).collect();
-        return import_certs(ctx, rt, a, &ders);
+        return import_certs(ctx, rt, a, &ders, yes);
     }
     // Everything checked before the first write.
     let mut plan = Vec::new();

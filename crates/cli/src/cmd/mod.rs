@@ -33,7 +33,7 @@ pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
         Command::Certs(CertsCmd::Show(s)) => certs::show(&open(rt)?, rt, s),
         Command::Certs(CertsCmd::Export(a)) => certs::export(&open(rt)?, a),
         Command::Expiring(a) => certs::expiring(&open(rt)?, rt, a),
-        Command::Import(a) => import::run(&open(rt)?, rt, a),
+        Command::Import(a) => import::run(&open(rt)?, rt, g.yes, a),
         Command::Delete(a) => delete::run(&open(rt)?, rt, g.yes, a),
         Command::Rename(a) => rename::run(&open(rt)?, rt, a),
         Command::Timeout(a) => rename::timeout(&open(rt)?, rt, a),
