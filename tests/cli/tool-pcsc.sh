@@ -90,6 +90,37 @@ check "NSS (certutil through our module) lists the certificate" bash -c '
     rm -rf "$1/nss"; mkdir -p "$1/nss"; certutil -N -d "sql:$1/nss" --empty-password &&
     modutil -dbdir "sql:$1/nss" -add epass2003 -libfile "$0" -force >/dev/null &&
     certutil -L -d "sql:$1/nss" -h all > "$1/nss.txt" 2>&1; cat "$1/nss.txt"; grep -q "Taro" "$1/nss.txt"' "$MODULE" "$D"
+
+# The whole loop: key generated on the token, CSR, a local CA signs it, import (the certificate
+# finds its key), then OpenSC signs with the pair and a TLS client authenticates with it.
+loop() {
+    local id port srv
+    id=$(EPASS2003_PIN=24681357 "$TOOL" keygen --type rsa2048 --label loopkey --json | sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p')
+    echo "key id $id"; [ -n "$id" ] || return 1
+    EPASS2003_PIN=24681357 "$TOOL" csr --id "$id" --subject "CN=Loop User,UID=loop,O=Example,C=JP" -o "$D/loop.csr" || return 1
+    openssl x509 -req -in "$D/loop.csr" -CA "$D/ca.pem" -CAkey "$D/ca.key" -CAcreateserial -days 30 -out "$D/loop.pem" || return 1
+    EPASS2003_PIN=24681357 "$TOOL" import "$D/loop.pem" --json > "$D/loop-import.json"; cat "$D/loop-import.json"
+    grep -q "\"id\": \"$id\"" "$D/loop-import.json" && grep -q '"paired_with_key": true' "$D/loop-import.json" || return 1
+    echo "signed by OpenSC" > "$D/loop.msg"
+    pkcs11-tool --module "$OPENSC_MODULE" --login --pin 24681357 --sign -m SHA256-RSA-PKCS --id "$id" \
+        -i "$D/loop.msg" -o "$D/loop.sig" || return 1
+    openssl x509 -in "$D/loop.pem" -pubkey -noout > "$D/loop.pub" &&
+    openssl dgst -sha256 -verify "$D/loop.pub" -signature "$D/loop.sig" "$D/loop.msg" || return 1
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/server.key" -out "$D/server.crt" -days 2 \
+        -subj "/CN=localhost" -addext "subjectAltName=IP:127.0.0.1" -CA "$D/ca.pem" -CAkey "$D/ca.key" 2>/dev/null || return 1
+    port=$((20000 + RANDOM % 20000))
+    openssl s_server -accept "127.0.0.1:$port" -cert "$D/server.crt" -key "$D/server.key" \
+        -CAfile "$D/ca.pem" -Verify 1 -verify_return_error -www > "$D/loop-server.log" 2>&1 &
+    srv=$!
+    sleep 0.5
+    printf 'GET / HTTP/1.0\r\n\r\n' | GNUTLS_PIN=24681357 gnutls-cli --provider "$MODULE" \
+        --x509cafile "$D/ca.pem" --x509keyfile "pkcs11:object=loopkey;type=private" \
+        --x509certfile "pkcs11:object=loopkey;type=cert" -p "$port" 127.0.0.1 > "$D/loop-tls.out" 2>&1
+    kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
+    cat "$D/loop-tls.out"
+    grep -q "Handshake was completed" "$D/loop-tls.out" && grep -q "Loop User" "$D/loop-tls.out"
+}
+check "keygen, CSR, local CA, import: OpenSC signs with the pair and gnutls-cli authenticates" loop
 detach_card "$A_PID" 35963
 
 # ---------------------------------------------------------------- (c)

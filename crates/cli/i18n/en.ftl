@@ -214,3 +214,5 @@ diag-written = Diagnostic bundle written to { $file } (no PIN, key or private da
 err-into-no-key = --into { $id }: no key pair with this id on the token (see `certs list` / `info`)
 err-into-mismatch = --into { $id }: the certificate's public key is not this key's
 confirm-replace-cert = A certificate of the same key is already on the token. Replace it with { $subject }?
+info-user-pin = User PIN
+info-so-pin = SO PIN

@@ -214,3 +214,5 @@ diag-written = 診断情報を { $file } に書き出しました（PIN、鍵、
 err-into-no-key = --into { $id }: この ID の鍵ペアはトークン上にありません（`certs list` / `info` で確認できます）
 err-into-mismatch = --into { $id }: 証明書の公開鍵はこの鍵のものではありません
 confirm-replace-cert = 同じ鍵の証明書がすでにトークン上にあります。{ $subject } で置き換えますか?
+info-user-pin = ユーザー PIN
+info-so-pin = SO PIN

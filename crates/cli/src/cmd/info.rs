@@ -100,8 +100,8 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
         l.add(t!("info-write-protected"), wp);
     }
     if desc.initialized {
-        l.add(t!("word-user-pin"), tries_text(&user))
-            .add(t!("word-so-pin"), tries_text(&so))
+        l.add(t!("info-user-pin"), tries_text(&user))
+            .add(t!("info-so-pin"), tries_text(&so))
             .add(t!("info-user-policy"), policy_text(&desc.user_pin_policy))
             .add(t!("info-so-policy"), policy_text(&desc.so_pin_policy))
             .add(
