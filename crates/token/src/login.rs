@@ -8,8 +8,9 @@
 //! ```
 //! * A login while logged in: the same role → `CKR_USER_ALREADY_LOGGED_IN`, the other role →
 //!   `CKR_USER_ANOTHER_ALREADY_LOGGED_IN`; the state is unchanged.
-//! * Every operation of a logged-in token first asks [`LoginState::expire`] (which drops to
-//!   `Public` once `now - last ≥ timeout`), then [`LoginState::touch`]es the clock.
+//! * Every call on a logged-in token first asks [`LoginState::expire`] (which drops to
+//!   `Public` once `now - last ≥ timeout`); only the calls that use the login
+//!   [`LoginState::touch`] the clock (the rule: `crates/token/src/activity.rs`).
 //! * The card's retry counters live in [`PinCounter`]s, updated from `pin_status()` and from
 //!   `WrongPin { tries_left }`; [`PinCounter::user_flags`] / [`PinCounter::so_flags`] turn them
 //!   into the `CKF_*_PIN_*` token flags.
