@@ -42,6 +42,11 @@ pub struct PinPolicy {
     pub require_letter: bool,
     /// Only digits are allowed.
     pub digits_only: bool,
+    /// A *new* PIN may contain non-ASCII UTF-8 characters. When false (the default, and what a
+    /// token without this setting means), a new PIN must be printable ASCII (`0x20..=0x7E`):
+    /// the same PIN typed later with another input method (full-width digits of a Japanese
+    /// IME are 3 bytes each) would otherwise not match. Existing PINs are never checked.
+    pub allow_non_ascii: bool,
 }
 
 impl Default for PinPolicy {
@@ -53,6 +58,7 @@ impl Default for PinPolicy {
             require_digit: false,
             require_letter: false,
             digits_only: false,
+            allow_non_ascii: false,
         }
     }
 }

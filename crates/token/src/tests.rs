@@ -395,3 +395,62 @@ fn init_token_refuses_invalid_settings() {
     let mut t = Token::new(Box::new(mock()), config).unwrap();
     t.init_token(b"1234", "x").unwrap();
 }
+
+/// CKR_PIN_LOCKED from C_Login / C_SetPIN writes "<serial>: PIN locked. <locked_message>" once
+/// per token (and role).
+#[test]
+fn pin_locked_notice_once_per_token() {
+    let (notices, lines) = crate::notice::Notices::recording();
+    let config = Config {
+        notices,
+        locked_message: Some("Call the help desk: 0120-000-000".into()),
+        ..Config::default()
+    };
+    let m = Mock {
+        c: Arc::new(Mutex::new(Counters::default())),
+        tries: 3,
+        lost: false,
+        logged_in: false,
+        timeout_minutes: 0,
+    };
+    let mut t = Token::new(Box::new(m), config).unwrap();
+    t.open_session(1, true).unwrap();
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinIncorrect));
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinIncorrect));
+    assert!(lines.lock().unwrap().is_empty());
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinLocked));
+    assert_eq!(t.login(CKU_USER, b"1234"), Err(Error::PinLocked));
+    assert_eq!(t.set_pin(1, b"1234", b"5678"), Err(Error::PinLocked));
+    assert_eq!(
+        *lines.lock().unwrap(),
+        vec!["0011223344556677: PIN locked. Call the help desk: 0120-000-000".to_string()]
+    );
+    // Without a message: just the fact.
+    assert_eq!(
+        crate::notice::Notices::locked_text("0011", false, None),
+        "0011: PIN locked."
+    );
+}
+
+/// A new PIN in full-width digits is refused before any APDU; login accepts whatever bytes.
+#[test]
+fn full_width_new_pin_is_refused() {
+    let (mut t, c, _) = token(0);
+    t.open_session(1, true).unwrap();
+    let before = c.lock().unwrap().login;
+    assert_eq!(
+        t.set_pin(1, b"1234", "１２３４５".as_bytes()),
+        Err(Error::PinInvalid)
+    );
+    assert_eq!(
+        t.set_pin(1, b"1234", "１２３４５６".as_bytes()),
+        Err(Error::PinInvalid)
+    );
+    assert_eq!(c.lock().unwrap().login, before);
+    // C_Login does not reject a non-ASCII PIN: only the card can tell (here: wrong).
+    assert_eq!(
+        t.login(CKU_USER, "１２３４".as_bytes()),
+        Err(Error::PinIncorrect)
+    );
+    assert_eq!(c.lock().unwrap().login, before + 1);
+}

@@ -7,7 +7,7 @@ use crate::attr::{b, ul, AttrType, AttrValue, Template, SENSITIVE_PRIVATE, SETTA
 use crate::config::Config;
 use crate::crypto::{self, HashAlg, PublicKey};
 use crate::error::{Error, Result};
-use crate::login::{check_pin, LoginState, PinCounter};
+use crate::login::{check_login_pin, check_pin, LoginState, PinCounter};
 use crate::mechanism::{self, MechParams, Mechanism};
 use crate::session::{DecryptOp, DigestOp, EncryptOp, Session, SignOp, VerifyOp};
 use cryptoki_sys::*;
@@ -342,8 +342,29 @@ impl Token {
         }
     }
 
+    /// A `CKR_PIN_LOCKED` answer of `C_Login`/`C_SetPIN`: the once-per-token notice
+    /// ([`crate::notice`]).
+    fn notice_locked<T>(&self, role: PinRole, r: Result<T>) -> Result<T> {
+        if matches!(r, Err(Error::PinLocked)) {
+            self.config.notices.pin_locked(
+                &self.desc.serial,
+                role == PinRole::So,
+                self.config.locked_message.as_deref(),
+            );
+        }
+        r
+    }
+
     /// `C_Login`.
     pub fn login(&mut self, user_type: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        let r = self.login_inner(user_type, pin);
+        match Self::role(user_type) {
+            Ok(role) => self.notice_locked(role, r),
+            Err(_) => r,
+        }
+    }
+
+    fn login_inner(&mut self, user_type: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         let role = Self::role(user_type)?;
         if !self.desc.initialized {
             return Err(Error::UserPinNotInitialized);
@@ -355,7 +376,7 @@ impl Token {
         if role == PinRole::User && !self.user_pin.initialized {
             return Err(Error::UserPinNotInitialized);
         }
-        check_pin(self.policy(role), pin).map_err(|e| match e {
+        check_login_pin(self.policy(role), pin).map_err(|e| match e {
             Error::PinInvalid => Error::PinIncorrect,
             e => e,
         })?;
@@ -400,11 +421,22 @@ impl Token {
 
     /// `C_SetPIN`: the logged-in role's PIN, or the user's when public.
     pub fn set_pin(&mut self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
-        self.require_rw(h)?;
         let role = match self.login {
             LoginState::So { .. } => PinRole::So,
             _ => PinRole::User,
         };
+        let r = self.set_pin_inner(h, role, old, new);
+        self.notice_locked(role, r)
+    }
+
+    fn set_pin_inner(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        role: PinRole,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<()> {
+        self.require_rw(h)?;
         self.used_login(LoginUse::SetPin);
         check_pin(self.policy(role), new)?;
         if old == new {
