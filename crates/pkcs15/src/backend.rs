@@ -266,8 +266,8 @@ pub struct KeyGenSpec {
     pub key_type: KeyType,
     /// Label for both halves.
     pub label: String,
-    /// Identifier; `None`: derived from the public key (SHA-1 of the modulus or of the EC point's
-    /// X coordinate, as OpenSC does).
+    /// Identifier; `None`: derived from the public key as NSS does: SHA-1 of the RSA modulus
+    /// (unsigned big-endian), or of the uncompressed EC point `04 ‖ X ‖ Y`.
     pub id: Option<Vec<u8>>,
     /// Usage of the private key.
     pub usage: KeyUsage,

@@ -29,6 +29,10 @@ pub use import::{KeyImport, PrivateKeyMaterial};
 mod activity;
 pub use activity::LoginUse;
 
+#[path = "ids.rs"]
+mod ids;
+pub use ids::derived_id;
+
 /// Monotonic handle source: session and object handles are never reused, not even across
 /// `C_Finalize` / `C_Initialize` in one process (the counter is process-wide).
 #[derive(Debug, Default)]
@@ -916,6 +920,11 @@ impl Token {
                 use der::Decode;
                 x509_cert::Certificate::from_der(&der_v)
                     .map_err(|_| Error::AttributeValueInvalid)?;
+                let id = if id.is_empty() {
+                    self.certificate_id(&der_v)?
+                } else {
+                    id
+                };
                 let authority =
                     t.ulong(CKA_CERTIFICATE_CATEGORY)? == Some(CK_CERTIFICATE_CATEGORY_AUTHORITY);
                 let obj = NewObject::Certificate {

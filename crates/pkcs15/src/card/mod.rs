@@ -1588,7 +1588,10 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 }
                 None => {
                     let p = s.read_ec_public_key(pub_fid)?;
-                    let id = Sha1::digest(&p[1..33]).to_vec();
+                    // NSS's derivation (SHA-1 of the uncompressed point), so that a certificate
+                    // NSS imports with its derived CKA_ID pairs with this key. Keys generated
+                    // before keep their stored ids: pairing always uses the stored ids.
+                    let id = Sha1::digest(&p).to_vec();
                     (ec_spki(&p), id)
                 }
             };
