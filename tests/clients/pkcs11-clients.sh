@@ -62,6 +62,24 @@ make_client_cert() {
 }
 check "certificate written to the token" make_client_cert
 
+# `pkcs11-tool --write-object --type cert` without --id: the certificate gets the CKA_ID of the
+# key pair with the same public key (here the EC key, ID 02), so `-O` pairs them.
+cert_finds_key() {
+    p11 --read-object --type pubkey --id 02 -o "$D/ec-pub.der" &&
+    openssl pkey -pubin -inform DER -in "$D/ec-pub.der" -out "$D/ec-pub.pem" &&
+    openssl req -new -newkey rsa:2048 -nodes -keyout "$D/tmp-ec.key" -out "$D/tmp-ec.csr" \
+        -subj "/CN=EC Token User" &&
+    openssl x509 -req -in "$D/tmp-ec.csr" -CA "$D/ca.crt" -CAkey "$D/ca.key" -CAcreateserial \
+        -force_pubkey "$D/ec-pub.pem" -days 2 -outform DER -out "$D/ec-noid.der" &&
+    p11 --login --pin "$PIN" --write-object "$D/ec-noid.der" --type cert --label ec-noid &&
+    p11 -O > "$D/objects-noid.txt" 2>&1
+    cat "$D/objects-noid.txt"
+    # the certificate block labelled ec-noid carries ID 02
+    awk '/^Certificate Object/ {blk=1; lab=0} blk && /label: *ec-noid/ {lab=1}
+        blk && lab && /ID:/ {print $2; exit}' "$D/objects-noid.txt" | grep -qx 02
+}
+check "certificate written without --id gets its key's ID (pkcs11-tool -O)" cert_finds_key
+
 # TLS client authentication through GnuTLS, key on the token.
 tls() { # tls 1.3|1.2
     local ver=$1 port prio

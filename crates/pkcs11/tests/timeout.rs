@@ -1,5 +1,5 @@
-//! The inactivity timeout through the built `.so` (`EPASS2003_AUTH_TIMEOUT_SECS=1`): any
-//! operation restarts the clock; after expiry every session of the token is public again and
+//! The inactivity timeout through the built `.so` (`EPASS2003_AUTH_TIMEOUT_SECS=1`): signing
+//! restarts the clock; after expiry every session of the token is public again and
 //! a new C_Login works.
 #![allow(clippy::unwrap_used)]
 

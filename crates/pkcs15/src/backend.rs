@@ -42,6 +42,11 @@ pub struct PinPolicy {
     pub require_letter: bool,
     /// Only digits are allowed.
     pub digits_only: bool,
+    /// A *new* PIN may contain non-ASCII UTF-8 characters. When false (the default, and what a
+    /// token without this setting means), a new PIN must be printable ASCII (`0x20..=0x7E`):
+    /// the same PIN typed later with another input method (full-width digits of a Japanese
+    /// IME are 3 bytes each) would otherwise not match. Existing PINs are never checked.
+    pub allow_non_ascii: bool,
 }
 
 impl Default for PinPolicy {
@@ -53,6 +58,7 @@ impl Default for PinPolicy {
             require_digit: false,
             require_letter: false,
             digits_only: false,
+            allow_non_ascii: false,
         }
     }
 }
@@ -260,8 +266,8 @@ pub struct KeyGenSpec {
     pub key_type: KeyType,
     /// Label for both halves.
     pub label: String,
-    /// Identifier; `None`: derived from the public key (SHA-1 of the modulus or of the EC point's
-    /// X coordinate, as OpenSC does).
+    /// Identifier; `None`: derived from the public key as NSS does: SHA-1 of the RSA modulus
+    /// (unsigned big-endian), or of the uncompressed EC point `04 ‖ X ‖ Y`.
     pub id: Option<Vec<u8>>,
     /// Usage of the private key.
     pub usage: KeyUsage,

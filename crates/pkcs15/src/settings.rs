@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | 0 | 4 | magic `"EPTS"` |
 //! | 4 | 1 | format version (1) |
-//! | 5 | 1 | reserved, 0 |
+//! | 5 | 1 | PIN flags: `01` user PIN may be non-ASCII UTF-8, `02` the same for the SO PIN |
 //! | 6 | 2 | `auth_timeout_minutes` (0..=600, 0 = no timeout) |
 //! | 8 | 1 | user PIN minimum length |
 //! | 9 | 1 | user PIN maximum length |
@@ -222,7 +222,18 @@ pub struct TokenSettings {
     /// Incremented (wrapping) by the library on every write to the token's objects; a cached
     /// directory is valid while the counter is unchanged.
     pub change_counter: u32,
+    /// A new user PIN may contain non-ASCII UTF-8 (byte 5, bit `01`; a record without the bit,
+    /// i.e. every record written before the flag existed, means printable ASCII only).
+    pub user_pin_non_ascii: bool,
+    /// The same for the SO PIN (byte 5, bit `02`).
+    pub so_pin_non_ascii: bool,
 }
+
+/// Byte 5 bit: the user PIN may contain non-ASCII UTF-8.
+pub const FLAG_USER_PIN_NON_ASCII: u8 = 0x01;
+/// Byte 5 bit: the SO PIN may contain non-ASCII UTF-8.
+pub const FLAG_SO_PIN_NON_ASCII: u8 = 0x02;
+const KNOWN_FLAGS: u8 = FLAG_USER_PIN_NON_ASCII | FLAG_SO_PIN_NON_ASCII;
 
 impl Default for TokenSettings {
     fn default() -> Self {
@@ -232,6 +243,8 @@ impl Default for TokenSettings {
             so_pin_min_len: 4,
             so_pin_max_len: 16,
             change_counter: 0,
+            user_pin_non_ascii: false,
+            so_pin_non_ascii: false,
         }
     }
 }
@@ -279,7 +292,15 @@ impl TokenSettings {
         let mut b = [0u8; RECORD_LEN];
         b[0..4].copy_from_slice(&MAGIC);
         b[4] = Self::VERSION;
-        b[5] = 0;
+        b[5] = (if self.user_pin_non_ascii {
+            FLAG_USER_PIN_NON_ASCII
+        } else {
+            0
+        }) | (if self.so_pin_non_ascii {
+            FLAG_SO_PIN_NON_ASCII
+        } else {
+            0
+        });
         b[6..8].copy_from_slice(&self.auth_timeout_minutes.to_be_bytes());
         b[8] = self.user_pin.min_len;
         b[9] = self.user_pin.max_len;
@@ -350,10 +371,10 @@ impl TokenSettings {
                 reason: "checksum mismatch",
             });
         }
-        if b[5] != 0 {
+        if b[5] & !KNOWN_FLAGS != 0 {
             return Err(Error::Invalid {
                 context: CTX,
-                reason: "reserved byte is not zero",
+                reason: "reserved PIN flag bits set",
             });
         }
         let s = Self {
@@ -367,6 +388,8 @@ impl TokenSettings {
             so_pin_min_len: b[12],
             so_pin_max_len: b[13],
             change_counter: u32::from_be_bytes([b[14], b[15], b[16], b[17]]),
+            user_pin_non_ascii: b[5] & FLAG_USER_PIN_NON_ASCII != 0,
+            so_pin_non_ascii: b[5] & FLAG_SO_PIN_NON_ASCII != 0,
         };
         s.validate()?;
         Ok(s)
@@ -406,6 +429,8 @@ mod tests {
             so_pin_min_len: 8,
             so_pin_max_len: 16,
             change_counter: 0x0102_0304,
+            user_pin_non_ascii: false,
+            so_pin_non_ascii: false,
         }
     }
 
@@ -533,10 +558,30 @@ mod tests {
         assert!(
             TokenSettings::from_bytes(&raw([1, 0, 0, 0, 4, 8, 0, 0, 4, 16, 0, 0, 0, 0])).is_err()
         );
-        // reserved byte
+        // reserved PIN flag bits
         assert!(
-            TokenSettings::from_bytes(&raw([1, 1, 0, 0, 4, 8, 0, 0x0F, 4, 16, 0, 0, 0, 0]))
+            TokenSettings::from_bytes(&raw([1, 4, 0, 0, 4, 8, 0, 0x0F, 4, 16, 0, 0, 0, 0]))
                 .is_err()
+        );
+        // PIN flags: user (01) and SO (02) may be non-ASCII; 00 (old records) means ASCII only
+        let st = TokenSettings::from_bytes(&raw([1, 3, 0, 0, 4, 8, 0, 0x0F, 4, 16, 0, 0, 0, 0]))
+            .unwrap();
+        assert!(st.user_pin_non_ascii && st.so_pin_non_ascii);
+        let st = TokenSettings::from_bytes(&raw([1, 2, 0, 0, 4, 8, 0, 0x0F, 4, 16, 0, 0, 0, 0]))
+            .unwrap();
+        assert!(!st.user_pin_non_ascii && st.so_pin_non_ascii);
+        let st = TokenSettings::from_bytes(&raw([1, 0, 0, 0, 4, 8, 0, 0x0F, 4, 16, 0, 0, 0, 0]))
+            .unwrap();
+        assert!(!st.user_pin_non_ascii && !st.so_pin_non_ascii);
+        let both = TokenSettings {
+            user_pin_non_ascii: true,
+            so_pin_non_ascii: true,
+            ..sample()
+        };
+        assert_eq!(both.to_bytes().unwrap()[5], 0x03);
+        assert_eq!(
+            TokenSettings::from_bytes(&both.to_file(SUGGESTED_FILE_SIZE).unwrap()).unwrap(),
+            both
         );
         // SO max < min
         assert!(

@@ -15,6 +15,11 @@
 //! | `so_pin_max_tries` | `EPASS2003_SO_PIN_MAX_TRIES` | 0..=10 | 10 | the same for the SO PIN (PUK) |
 //! | `auth_timeout_minutes` | | 0..=600 | 0 | inactivity timeout `C_InitToken` stores; 0 = none |
 //! | `auth_timeout_secs` | `EPASS2003_AUTH_TIMEOUT_SECS` | any u64 | none | override the token's timeout (seconds; 0 = none), to see expiry quickly |
+//! | `pin_allow_utf8` | `EPASS2003_PIN_ALLOW_UTF8` | `yes`/`no` (as `pcsc`) | no | `C_InitToken` stores that new PINs (user and SO) may contain non-ASCII UTF-8; by default they must be printable ASCII |
+//! | `locked_message` | `EPASS2003_LOCKED_MESSAGE` | free text | none | written after "SERIAL: PIN locked." to stderr, once per token and process, when `C_Login`/`C_SetPIN` answer `CKR_PIN_LOCKED` (e.g. the help desk's phone number) |
+//!
+//! An unknown key in the file is reported like a refused value ("unknown setting KEY
+//! (ignored)"); it does not make `C_InitToken` refuse.
 //!
 //! `EPASS2003_LOG=debug` turns on tracing to stderr (PINs are never logged); it is read by the
 //! library, not here.
@@ -52,8 +57,9 @@ pub const DEFAULT_MAX_TRIES: u8 = 10;
 
 /// Keys whose value `C_InitToken` writes to the token: while one of them is invalid,
 /// `C_InitToken` refuses.
-pub const INIT_KEYS: [&str; 5] = [
+pub const INIT_KEYS: [&str; 6] = [
     "pin_min_len",
+    "pin_allow_utf8",
     "pin_max_len",
     "user_pin_max_tries",
     "so_pin_max_tries",
@@ -72,6 +78,8 @@ pub enum ConfigProblem {
         /// The maximum in effect.
         max: u64,
     },
+    /// Not a setting this library knows (a typo?); the line is ignored.
+    UnknownKey,
 }
 
 /// A setting that was refused; the setting keeps its previous (default) value.
@@ -91,6 +99,13 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.problem == ConfigProblem::UnknownKey {
+            write!(f, "unknown setting {} (ignored)", self.key)?;
+            if let Some(o) = &self.origin {
+                write!(f, " (from {o})")?;
+            }
+            return Ok(());
+        }
         write!(f, "{} = {:?}", self.key, self.value)?;
         if let Some(o) = &self.origin {
             write!(f, " (from {o})")?;
@@ -103,6 +118,7 @@ impl fmt::Display for ConfigError {
                 ": above pin_max_len = {max}, allowed {} and pin_min_len <= pin_max_len",
                 self.allowed
             ),
+            ConfigProblem::UnknownKey => Ok(()),
         }?;
         write!(f, "; the default is kept")
     }
@@ -248,8 +264,15 @@ pub struct Config {
     pub auth_timeout_override: Option<Duration>,
     /// What `C_InitToken` writes.
     pub init: InitSettings,
-    /// Settings that were refused (each keeps its default), in the order they were read.
+    /// Settings that were refused (each keeps its default) and unknown keys, in the order they
+    /// were read.
     pub errors: Vec<ConfigError>,
+    /// Free text shown after "SERIAL: PIN locked." when a PIN is found locked (`locked_message`,
+    /// e.g. the help desk's phone number); the library writes it once per token and process to
+    /// stderr, the management tool may show it too.
+    pub locked_message: Option<String>,
+    /// Where the "PIN locked" notice goes (default: stderr, once per token and process).
+    pub notices: Arc<crate::notice::Notices>,
     /// The clock (tests inject a manual one).
     pub clock: SharedClock,
 }
@@ -262,6 +285,7 @@ impl fmt::Debug for Config {
             .field("auth_timeout_override", &self.auth_timeout_override)
             .field("init", &self.init)
             .field("errors", &self.errors)
+            .field("locked_message", &self.locked_message)
             .finish_non_exhaustive()
     }
 }
@@ -274,6 +298,8 @@ impl Default for Config {
             auth_timeout_override: None,
             init: InitSettings::default(),
             errors: Vec::new(),
+            locked_message: None,
+            notices: crate::notice::Notices::stderr(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -294,7 +320,9 @@ fn boolean(key: &str, v: &str) -> Result<bool, ConfigError> {
 }
 
 /// Environment variables and the keys they set.
-const ENV_KEYS: [(&str, &str); 7] = [
+const ENV_KEYS: [(&str, &str); 9] = [
+    ("EPASS2003_PIN_ALLOW_UTF8", "pin_allow_utf8"),
+    ("EPASS2003_LOCKED_MESSAGE", "locked_message"),
     ("EPASS2003_EMULATOR", "emulator"),
     ("EPASS2003_PCSC", "pcsc"),
     ("EPASS2003_PIN_MIN_LEN", "pin_min_len"),
@@ -305,8 +333,8 @@ const ENV_KEYS: [(&str, &str); 7] = [
 ];
 
 impl Config {
-    /// Apply one `key = value` setting. A refused value leaves the setting unchanged. Unknown
-    /// keys are ignored (logged). The relation `pin_min_len <= pin_max_len` is checked by
+    /// Apply one `key = value` setting. A refused value leaves the setting unchanged. An
+    /// unknown key changes nothing and is an error with [`ConfigProblem::UnknownKey`]. The relation `pin_min_len <= pin_max_len` is checked by
     /// [`Config::check_relations`] once every source was applied (the order of the lines does
     /// not matter).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
@@ -354,7 +382,23 @@ impl Config {
                 let n = parse_in_range(key, v, 0..=u64::MAX)?;
                 self.auth_timeout_override = Some(Duration::from_secs(n));
             }
-            other => tracing::debug!(key = other, "unknown configuration key"),
+            "pin_allow_utf8" => {
+                let yes = boolean(key, v)?;
+                self.init.user_pin_policy.allow_non_ascii = yes;
+                self.init.so_pin_policy.allow_non_ascii = yes;
+            }
+            "locked_message" => {
+                self.locked_message = (!v.is_empty()).then(|| v.to_string());
+            }
+            other => {
+                return Err(ConfigError {
+                    key: other.into(),
+                    origin: None,
+                    value: v.into(),
+                    allowed: String::new(),
+                    problem: ConfigProblem::UnknownKey,
+                })
+            }
         }
         Ok(())
     }
@@ -448,7 +492,7 @@ mod tests {
     fn config_file_keys() {
         let mut c = Config::default();
         c.apply_file(
-            "# comment\nemulator = /tmp/a.state\npcsc = no\npin_min_len = 8\npin_max_len = 99\nuser_pin_max_tries = 0\nso_pin_max_tries = 3\nauth_timeout_minutes = 600\nauth_timeout_secs = 5\nbogus = 1\n",
+            "# comment\nemulator = /tmp/a.state\npcsc = no\npin_min_len = 8\npin_max_len = 99\nuser_pin_max_tries = 0\nso_pin_max_tries = 3\nauth_timeout_minutes = 600\nauth_timeout_secs = 5\n",
         );
         c.check_relations();
         assert_eq!(c.errors, vec![]);
@@ -466,6 +510,42 @@ mod tests {
         assert_eq!(c.init.auth_timeout_minutes, 600);
         assert_eq!(c.auth_timeout_override, Some(Duration::from_secs(5)));
         assert_eq!(c.init_error(), None);
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_not_fatal() {
+        let mut c = Config::default();
+        c.apply_file_from(
+            "pcsc = no\nbogus = 1\npin_max_len = 12\n",
+            Some("/etc/x.conf"),
+        );
+        c.check_relations();
+        assert_eq!(c.errors.len(), 1);
+        assert_eq!(c.errors[0].problem, ConfigProblem::UnknownKey);
+        assert_eq!(
+            c.errors[0].to_string(),
+            "unknown setting bogus (ignored) (from /etc/x.conf line 2)"
+        );
+        assert!(!c.errors[0].is_init_relevant());
+        assert_eq!(c.init_error(), None, "C_InitToken is not refused");
+        assert!(!c.pcsc);
+        assert_eq!(c.init.user_pin_policy.max_len, 12, "the other lines apply");
+    }
+
+    #[test]
+    fn pin_allow_utf8_and_locked_message() {
+        let mut c = Config::default();
+        assert!(!c.init.user_pin_policy.allow_non_ascii);
+        assert_eq!(c.locked_message, None);
+        c.apply_file("pin_allow_utf8 = yes\nlocked_message = Call the help desk: 0120-000-000 \n");
+        assert_eq!(c.errors, vec![]);
+        assert!(c.init.user_pin_policy.allow_non_ascii && c.init.so_pin_policy.allow_non_ascii);
+        assert_eq!(
+            c.locked_message.as_deref(),
+            Some("Call the help desk: 0120-000-000")
+        );
+        let e = err("pin_allow_utf8", "sometimes");
+        assert!(e.is_init_relevant(), "C_InitToken writes it");
     }
 
     #[test]

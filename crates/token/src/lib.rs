@@ -6,6 +6,7 @@
 //! * [`session`]: per-session operation slots.
 //! * [`attr`], [`mechanism`], [`crypto`]: templates and attribute policy, the mechanism
 //!   registry, host-side padding and public-key operations.
+//! * [`notice`]: the once-per-token "PIN locked" line on stderr.
 //! * [`config`]: environment and config file (`EPASS2003_EMULATOR`, `EPASS2003_CONF`, ...).
 //!
 //! The C ABI lives in `crates/pkcs11`, which maps [`Error`] to `CK_RV` in one place.
@@ -22,6 +23,7 @@ mod glue;
 pub mod login;
 pub mod mechanism;
 pub mod module;
+pub mod notice;
 pub mod readers;
 pub mod session;
 pub mod token;

@@ -8,8 +8,9 @@
 //! ```
 //! * A login while logged in: the same role → `CKR_USER_ALREADY_LOGGED_IN`, the other role →
 //!   `CKR_USER_ANOTHER_ALREADY_LOGGED_IN`; the state is unchanged.
-//! * Every operation of a logged-in token first asks [`LoginState::expire`] (which drops to
-//!   `Public` once `now - last ≥ timeout`), then [`LoginState::touch`]es the clock.
+//! * Every call on a logged-in token first asks [`LoginState::expire`] (which drops to
+//!   `Public` once `now - last ≥ timeout`); only the calls that use the login
+//!   [`LoginState::touch`] the clock (the rule: `crates/token/src/activity.rs`).
 //! * The card's retry counters live in [`PinCounter`]s, updated from `pin_status()` and from
 //!   `WrongPin { tries_left }`; [`PinCounter::user_flags`] / [`PinCounter::so_flags`] turn them
 //!   into the `CKF_*_PIN_*` token flags.
@@ -164,22 +165,120 @@ impl PinCounter {
     }
 }
 
-/// Check a PIN against a policy before any APDU. `Err(PinLenRange)` for the length,
-/// `Err(PinInvalid)` for the character rules.
-pub fn check_pin(policy: &pkcs15::backend::PinPolicy, pin: &[u8]) -> Result<()> {
+/// Which rule of a [`pkcs15::backend::PinPolicy`] a new PIN breaks (the first one found, in
+/// this order), so that a caller can say precisely what is wrong, in the user's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinRuleViolation {
+    /// A character outside printable ASCII (`0x20..=0x7E`) while the policy does not allow
+    /// non-ASCII (`allow_non_ascii == false`): e.g. full-width digits typed with a Japanese
+    /// input method ("１２３４" is 12 bytes), which would not match the half-width PIN typed
+    /// later. Checked before the length, which such a PIN would break misleadingly.
+    NotHalfWidth,
+    /// The policy allows non-ASCII, but the PIN is not valid UTF-8 or contains a control
+    /// character.
+    NotPrintableUtf8,
+    /// The length in bytes is outside `min..=max`.
+    Length {
+        /// The PIN's length in bytes.
+        len: usize,
+        /// The policy's minimum.
+        min: u8,
+        /// The policy's maximum.
+        max: u8,
+    },
+    /// The policy allows digits only.
+    DigitsOnly,
+    /// The policy requires at least one digit.
+    NeedsDigit,
+    /// The policy requires at least one letter.
+    NeedsLetter,
+}
+
+impl PinRuleViolation {
+    /// The PKCS#11 error: `CKR_PIN_LEN_RANGE` for the length, else `CKR_PIN_INVALID`.
+    pub fn error(&self) -> Error {
+        match self {
+            PinRuleViolation::Length { .. } => Error::PinLenRange,
+            _ => Error::PinInvalid,
+        }
+    }
+}
+
+impl std::fmt::Display for PinRuleViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinRuleViolation::NotHalfWidth => {
+                f.write_str("the PIN must use half-width (ASCII) characters only")
+            }
+            PinRuleViolation::NotPrintableUtf8 => {
+                f.write_str("the PIN must be printable UTF-8 text")
+            }
+            PinRuleViolation::Length { len, min, max } => {
+                write!(f, "the PIN must be {min}..{max} bytes long ({len} given)")
+            }
+            PinRuleViolation::DigitsOnly => f.write_str("the PIN must contain digits only"),
+            PinRuleViolation::NeedsDigit => f.write_str("the PIN must contain a digit"),
+            PinRuleViolation::NeedsLetter => f.write_str("the PIN must contain a letter"),
+        }
+    }
+}
+
+impl std::error::Error for PinRuleViolation {}
+
+/// Length and character-class rules, shared by new PINs and `C_Login`.
+fn check_len_and_classes(
+    policy: &pkcs15::backend::PinPolicy,
+    pin: &[u8],
+) -> std::result::Result<(), PinRuleViolation> {
     if pin.len() < usize::from(policy.min_len) || pin.len() > usize::from(policy.max_len) {
-        return Err(Error::PinLenRange);
+        return Err(PinRuleViolation::Length {
+            len: pin.len(),
+            min: policy.min_len,
+            max: policy.max_len,
+        });
     }
     if policy.digits_only && !pin.iter().all(u8::is_ascii_digit) {
-        return Err(Error::PinInvalid);
+        return Err(PinRuleViolation::DigitsOnly);
     }
     if policy.require_digit && !pin.iter().any(u8::is_ascii_digit) {
-        return Err(Error::PinInvalid);
+        return Err(PinRuleViolation::NeedsDigit);
     }
     if policy.require_letter && !pin.iter().any(u8::is_ascii_alphabetic) {
-        return Err(Error::PinInvalid);
+        return Err(PinRuleViolation::NeedsLetter);
     }
     Ok(())
+}
+
+/// Check a PIN being **set** (C_InitToken's SO PIN, C_InitPIN, C_SetPIN's new PIN, the tool's
+/// init / change / unblock) against a policy, before any APDU. Printable ASCII only unless the
+/// policy has `allow_non_ascii` (then: valid UTF-8 without control characters); then the
+/// length; then the character classes. Returns the rule that failed.
+pub fn check_new_pin(
+    policy: &pkcs15::backend::PinPolicy,
+    pin: &[u8],
+) -> std::result::Result<(), PinRuleViolation> {
+    if policy.allow_non_ascii {
+        match std::str::from_utf8(pin) {
+            Ok(s) if !s.chars().any(char::is_control) => {}
+            _ => return Err(PinRuleViolation::NotPrintableUtf8),
+        }
+    } else if !pin.iter().all(|b| (0x20..=0x7E).contains(b)) {
+        return Err(PinRuleViolation::NotHalfWidth);
+    }
+    check_len_and_classes(policy, pin)
+}
+
+/// [`check_new_pin`] as a PKCS#11 error: `Err(PinLenRange)` for the length, `Err(PinInvalid)`
+/// for the character rules. For PINs being set; `C_Login` uses [`check_login_pin`].
+pub fn check_pin(policy: &pkcs15::backend::PinPolicy, pin: &[u8]) -> Result<()> {
+    check_new_pin(policy, pin).map_err(|v| v.error())
+}
+
+/// The check of a PIN presented to `C_Login`: length and character classes only. The
+/// character set is **not** checked: an existing PIN may be non-ASCII (set on a token
+/// initialised elsewhere), and only the card can say whether it is right.
+pub fn check_login_pin(policy: &pkcs15::backend::PinPolicy, pin: &[u8]) -> Result<()> {
+    check_len_and_classes(policy, pin).map_err(|v| v.error())
 }
 
 #[cfg(test)]
@@ -265,5 +364,103 @@ mod tests {
             ..p
         };
         assert_eq!(check_pin(&p, b"12a4"), Err(Error::PinInvalid));
+    }
+
+    #[test]
+    fn new_pins_are_half_width_by_default() {
+        let p = pkcs15::backend::PinPolicy::default();
+        let full = "１２３４５"; // full-width digits, 15 bytes
+        assert_eq!(full.len(), 15);
+        assert_eq!(
+            check_new_pin(&p, full.as_bytes()),
+            Err(PinRuleViolation::NotHalfWidth)
+        );
+        assert_eq!(check_pin(&p, full.as_bytes()), Err(Error::PinInvalid));
+        // 18 bytes: the character rule is reported, not the length.
+        assert_eq!(
+            check_new_pin(&p, "１２３４５６".as_bytes()),
+            Err(PinRuleViolation::NotHalfWidth)
+        );
+        assert_eq!(
+            check_new_pin(&p, b"12\t34"),
+            Err(PinRuleViolation::NotHalfWidth),
+            "a tab is not printable"
+        );
+        assert_eq!(
+            check_new_pin(&p, b"12\x0934"),
+            Err(PinRuleViolation::NotHalfWidth)
+        );
+        assert_eq!(check_new_pin(&p, b"a b~1"), Ok(()));
+        assert_eq!(
+            check_new_pin(&p, &[b'1', b'2', b'3', 0x7F]),
+            Err(PinRuleViolation::NotHalfWidth)
+        );
+        // Login does not check the character set.
+        check_login_pin(&p, full.as_bytes()).unwrap();
+        assert_eq!(check_login_pin(&p, b"123"), Err(Error::PinLenRange));
+        // An administrator may allow UTF-8.
+        let u = pkcs15::backend::PinPolicy {
+            allow_non_ascii: true,
+            ..p.clone()
+        };
+        check_new_pin(&u, full.as_bytes()).unwrap();
+        assert_eq!(
+            check_new_pin(&u, &[0xFF, 0xFE, b'1', b'2']),
+            Err(PinRuleViolation::NotPrintableUtf8)
+        );
+        assert_eq!(
+            check_new_pin(&u, b"12\n34"),
+            Err(PinRuleViolation::NotPrintableUtf8)
+        );
+        assert_eq!(
+            check_new_pin(&u, "12\u{7}34".as_bytes()),
+            Err(PinRuleViolation::NotPrintableUtf8)
+        );
+        assert_eq!(
+            check_new_pin(&u, "１２３４５６".as_bytes()),
+            Err(PinRuleViolation::Length {
+                len: 18,
+                min: 4,
+                max: 16
+            })
+        );
+    }
+
+    #[test]
+    fn violations_name_the_rule() {
+        let p = pkcs15::backend::PinPolicy::default();
+        let v = check_new_pin(&p, b"12").unwrap_err();
+        assert_eq!(
+            v,
+            PinRuleViolation::Length {
+                len: 2,
+                min: 4,
+                max: 16
+            }
+        );
+        assert_eq!(v.error(), Error::PinLenRange);
+        assert!(v.to_string().contains("4..16"));
+        let d = pkcs15::backend::PinPolicy {
+            digits_only: true,
+            ..p.clone()
+        };
+        assert_eq!(
+            check_new_pin(&d, b"12a4"),
+            Err(PinRuleViolation::DigitsOnly)
+        );
+        let l = pkcs15::backend::PinPolicy {
+            require_letter: true,
+            require_digit: true,
+            ..p.clone()
+        };
+        assert_eq!(
+            check_new_pin(&l, b"abcd"),
+            Err(PinRuleViolation::NeedsDigit)
+        );
+        assert_eq!(
+            check_new_pin(&l, b"1234"),
+            Err(PinRuleViolation::NeedsLetter)
+        );
+        check_new_pin(&l, b"ab12").unwrap();
     }
 }

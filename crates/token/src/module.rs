@@ -221,7 +221,7 @@ impl Module {
         let slot = self.slot(id)?;
         let mut inner = lock(&slot.inner)?;
         let tok = self.ensure_token(idx, &slot, &mut inner)?;
-        tok.tick();
+        tok.expire();
         let r = f(tok, &self.handles);
         if matches!(r, Err(Error::DeviceRemoved)) {
             self.drop_token(idx, &mut inner)?;
@@ -250,7 +250,7 @@ impl Module {
         if !tok.sessions.contains_key(&h) {
             return Err(Error::SessionHandleInvalid);
         }
-        tok.tick();
+        tok.expire();
         let r = f(tok, &self.handles);
         if matches!(r, Err(Error::DeviceRemoved)) {
             self.drop_token(idx, &mut inner)?;

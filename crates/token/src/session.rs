@@ -146,6 +146,9 @@ pub struct Session {
     pub(crate) encrypt: Option<EncryptOp>,
     /// Active digest.
     pub digest: Option<DigestOp>,
+    /// A signature or decryption was dropped because the login ended (logout, timeout, lost
+    /// card state): its next call answers `CKR_USER_NOT_LOGGED_IN`, once.
+    login_ended: bool,
 }
 
 impl Session {
@@ -158,13 +161,25 @@ impl Session {
             decrypt: None,
             encrypt: None,
             digest: None,
+            login_ended: false,
         }
     }
     /// Drop operations that need the login (after logout/timeout).
     pub(crate) fn clear_ops(&mut self) {
+        self.login_ended = self.sign.is_some() || self.decrypt.is_some();
         self.sign = None;
         self.decrypt = None;
         self.find = None;
+    }
+    /// The error for a signature/decryption call without an active operation:
+    /// `CKR_USER_NOT_LOGGED_IN` once after the login ended under it (while the token is still
+    /// `public`), else `CKR_OPERATION_NOT_INITIALIZED`.
+    pub(crate) fn missing_op(&mut self, public: bool) -> Error {
+        if std::mem::take(&mut self.login_ended) && public {
+            Error::UserNotLoggedIn
+        } else {
+            Error::OperationNotInitialized
+        }
     }
     /// End an operation (after its output was delivered, or on error).
     pub fn end(&mut self, kind: OpKind) {

@@ -186,21 +186,34 @@ fn wrong_pins_lock_and_flags_follow() {
     assert_eq!(c.lock().unwrap().login, before);
 }
 
+/// What `Module::with_token`/`with_session` do around every call: expiry first.
+fn call<R>(t: &mut Token, f: impl FnOnce(&mut Token) -> R) -> R {
+    t.expire();
+    f(t)
+}
+
 #[test]
 fn timeout_with_injected_clock() {
     let (mut t, c, clock) = token(10);
+    let handles = Handles::default();
     t.open_session(1, true).unwrap();
     t.login(CKU_USER, b"1234").unwrap();
+    let key = t.find(&handles, &crate::attr::Template::default()).unwrap()[0];
     for _ in 0..3 {
         clock.advance(Duration::from_secs(9 * 60));
-        t.tick();
+        call(&mut t, |t| {
+            t.sign_init(&handles, 1, &Mechanism::new(CKM_SHA256_RSA_PKCS), key)
+        })
+        .unwrap();
+        call(&mut t, |t| t.sign(1, b"data")).unwrap();
+        t.session(1).unwrap().end(crate::session::OpKind::Sign);
         assert!(
             matches!(t.login_state(), LoginState::User { .. }),
-            "activity restarts the clock"
+            "signing restarts the clock"
         );
     }
     clock.advance(Duration::from_secs(10 * 60));
-    t.tick();
+    t.expire();
     assert_eq!(t.login_state(), LoginState::Public);
     assert_eq!(
         c.lock().unwrap().logout,
@@ -209,6 +222,75 @@ fn timeout_with_injected_clock() {
     );
     assert_eq!(t.session_state(1).unwrap(), CKS_RW_PUBLIC_SESSION);
     t.login(CKU_USER, b"1234").unwrap();
+}
+
+/// Status queries every second do not keep the login alive; the first query after the
+/// timeout already shows the public state.
+#[test]
+fn polling_status_does_not_restart_the_clock() {
+    let (mut t, _, clock) = token(1);
+    let handles = Handles::default();
+    t.open_session(1, false).unwrap();
+    t.login(CKU_USER, b"1234").unwrap();
+    for second in 1..=60 {
+        clock.advance(Duration::from_secs(1));
+        call(&mut t, |t| t.info());
+        let state = call(&mut t, |t| t.session_state(1)).unwrap();
+        let public = call(&mut t, |t| {
+            t.find(
+                &handles,
+                &crate::attr::Template(vec![(CKA_PRIVATE, vec![0])]),
+            )
+        })
+        .unwrap();
+        let _ = public;
+        if second < 60 {
+            assert_eq!(state, CKS_RO_USER_FUNCTIONS, "second {second}");
+        } else {
+            assert_eq!(state, CKS_RO_PUBLIC_SESSION, "logged out at 60 s");
+        }
+    }
+    assert_eq!(t.login_state(), LoginState::Public);
+}
+
+/// A signature inside the window restarts it; an operation dropped by the timeout answers
+/// CKR_USER_NOT_LOGGED_IN.
+#[test]
+fn signer_inside_the_window_stays_logged_in() {
+    let (mut t, _, clock) = token(1);
+    let handles = Handles::default();
+    t.open_session(1, false).unwrap();
+    t.login(CKU_USER, b"1234").unwrap();
+    let key = t.find(&handles, &crate::attr::Template::default()).unwrap()[0];
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(50));
+        call(&mut t, |t| t.info());
+        call(&mut t, |t| {
+            t.sign_init(&handles, 1, &Mechanism::new(CKM_SHA256_RSA_PKCS), key)
+        })
+        .unwrap();
+        call(&mut t, |t| t.sign(1, b"data")).unwrap();
+        t.session(1).unwrap().end(crate::session::OpKind::Sign);
+        assert!(matches!(t.login_state(), LoginState::User { .. }));
+    }
+    // SignInit, then only status queries for a minute: C_Sign is refused.
+    call(&mut t, |t| {
+        t.sign_init(&handles, 1, &Mechanism::new(CKM_SHA256_RSA_PKCS), key)
+    })
+    .unwrap();
+    for _ in 0..60 {
+        clock.advance(Duration::from_secs(1));
+        call(&mut t, |t| t.info());
+    }
+    assert_eq!(
+        call(&mut t, |t| t.sign(1, b"data")),
+        Err(Error::UserNotLoggedIn)
+    );
+    assert_eq!(
+        call(&mut t, |t| t.sign(1, b"data")),
+        Err(Error::OperationNotInitialized),
+        "once"
+    );
 }
 
 #[test]
@@ -224,7 +306,7 @@ fn login_lost_drops_to_public() {
     let mut t = Token::new(Box::new(m), Config::default()).unwrap();
     t.open_session(1, false).unwrap();
     t.login(CKU_USER, b"1234").unwrap();
-    t.tick();
+    t.expire();
     assert!(matches!(t.login_state(), LoginState::User { .. }));
     // A backend that lost the card's state: rebuild it with the flag set.
     let c = Arc::new(Mutex::new(Counters::default()));
@@ -238,7 +320,7 @@ fn login_lost_drops_to_public() {
     let mut t = Token::new(Box::new(m), Config::default()).unwrap();
     t.open_session(1, false).unwrap();
     t.login(CKU_USER, b"1234").unwrap();
-    t.tick();
+    t.expire();
     assert_eq!(t.login_state(), LoginState::Public);
 }
 
@@ -312,4 +394,63 @@ fn init_token_refuses_invalid_settings() {
     assert_eq!(config.errors.len(), 2);
     let mut t = Token::new(Box::new(mock()), config).unwrap();
     t.init_token(b"1234", "x").unwrap();
+}
+
+/// CKR_PIN_LOCKED from C_Login / C_SetPIN writes "<serial>: PIN locked. <locked_message>" once
+/// per token (and role).
+#[test]
+fn pin_locked_notice_once_per_token() {
+    let (notices, lines) = crate::notice::Notices::recording();
+    let config = Config {
+        notices,
+        locked_message: Some("Call the help desk: 0120-000-000".into()),
+        ..Config::default()
+    };
+    let m = Mock {
+        c: Arc::new(Mutex::new(Counters::default())),
+        tries: 3,
+        lost: false,
+        logged_in: false,
+        timeout_minutes: 0,
+    };
+    let mut t = Token::new(Box::new(m), config).unwrap();
+    t.open_session(1, true).unwrap();
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinIncorrect));
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinIncorrect));
+    assert!(lines.lock().unwrap().is_empty());
+    assert_eq!(t.login(CKU_USER, b"9999"), Err(Error::PinLocked));
+    assert_eq!(t.login(CKU_USER, b"1234"), Err(Error::PinLocked));
+    assert_eq!(t.set_pin(1, b"1234", b"5678"), Err(Error::PinLocked));
+    assert_eq!(
+        *lines.lock().unwrap(),
+        vec!["0011223344556677: PIN locked. Call the help desk: 0120-000-000".to_string()]
+    );
+    // Without a message: just the fact.
+    assert_eq!(
+        crate::notice::Notices::locked_text("0011", false, None),
+        "0011: PIN locked."
+    );
+}
+
+/// A new PIN in full-width digits is refused before any APDU; login accepts whatever bytes.
+#[test]
+fn full_width_new_pin_is_refused() {
+    let (mut t, c, _) = token(0);
+    t.open_session(1, true).unwrap();
+    let before = c.lock().unwrap().login;
+    assert_eq!(
+        t.set_pin(1, b"1234", "１２３４５".as_bytes()),
+        Err(Error::PinInvalid)
+    );
+    assert_eq!(
+        t.set_pin(1, b"1234", "１２３４５６".as_bytes()),
+        Err(Error::PinInvalid)
+    );
+    assert_eq!(c.lock().unwrap().login, before);
+    // C_Login does not reject a non-ASCII PIN: only the card can tell (here: wrong).
+    assert_eq!(
+        t.login(CKU_USER, "１２３４".as_bytes()),
+        Err(Error::PinIncorrect)
+    );
+    assert_eq!(c.lock().unwrap().login, before + 1);
 }

@@ -7,7 +7,7 @@ use crate::attr::{b, ul, AttrType, AttrValue, Template, SENSITIVE_PRIVATE, SETTA
 use crate::config::Config;
 use crate::crypto::{self, HashAlg, PublicKey};
 use crate::error::{Error, Result};
-use crate::login::{check_pin, LoginState, PinCounter};
+use crate::login::{check_login_pin, check_pin, LoginState, PinCounter};
 use crate::mechanism::{self, MechParams, Mechanism};
 use crate::session::{DecryptOp, DigestOp, EncryptOp, Session, SignOp, VerifyOp};
 use cryptoki_sys::*;
@@ -24,6 +24,14 @@ use zeroize::Zeroizing;
 #[path = "import.rs"]
 mod import;
 pub use import::{KeyImport, PrivateKeyMaterial};
+
+#[path = "activity.rs"]
+mod activity;
+pub use activity::LoginUse;
+
+#[path = "ids.rs"]
+mod ids;
+pub use ids::derived_id;
 
 /// Monotonic handle source: session and object handles are never reused, not even across
 /// `C_Finalize` / `C_Initialize` in one process (the counter is process-wide).
@@ -166,24 +174,6 @@ impl Token {
                 u64::from(self.desc.auth_timeout_minutes) * 60,
             )),
         }
-    }
-
-    /// Start of every operation: apply a lost login and the inactivity timeout, then restart
-    /// the clock.
-    pub fn tick(&mut self) {
-        if self.backend.take_login_lost() && self.login != LoginState::Public {
-            tracing::info!("card security state lost; back to public");
-            self.drop_login();
-        }
-        let now = self.config.clock.now();
-        let (s, expired) = self.login.expire(now, self.timeout());
-        if expired {
-            tracing::info!("authentication timeout; back to public");
-            let _ = self.backend.logout();
-            self.login = s;
-            self.clear_private_ops();
-        }
-        self.login = self.login.touch(now);
     }
 
     fn drop_login(&mut self) {
@@ -356,8 +346,29 @@ impl Token {
         }
     }
 
+    /// A `CKR_PIN_LOCKED` answer of `C_Login`/`C_SetPIN`: the once-per-token notice
+    /// ([`crate::notice`]).
+    fn notice_locked<T>(&self, role: PinRole, r: Result<T>) -> Result<T> {
+        if matches!(r, Err(Error::PinLocked)) {
+            self.config.notices.pin_locked(
+                &self.desc.serial,
+                role == PinRole::So,
+                self.config.locked_message.as_deref(),
+            );
+        }
+        r
+    }
+
     /// `C_Login`.
     pub fn login(&mut self, user_type: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
+        let r = self.login_inner(user_type, pin);
+        match Self::role(user_type) {
+            Ok(role) => self.notice_locked(role, r),
+            Err(_) => r,
+        }
+    }
+
+    fn login_inner(&mut self, user_type: CK_USER_TYPE, pin: &[u8]) -> Result<()> {
         let role = Self::role(user_type)?;
         if !self.desc.initialized {
             return Err(Error::UserPinNotInitialized);
@@ -369,7 +380,7 @@ impl Token {
         if role == PinRole::User && !self.user_pin.initialized {
             return Err(Error::UserPinNotInitialized);
         }
-        check_pin(self.policy(role), pin).map_err(|e| match e {
+        check_login_pin(self.policy(role), pin).map_err(|e| match e {
             Error::PinInvalid => Error::PinIncorrect,
             e => e,
         })?;
@@ -401,6 +412,7 @@ impl Token {
         if !matches!(self.login, LoginState::So { .. }) {
             return Err(Error::UserNotLoggedIn);
         }
+        self.used_login(LoginUse::SetPin);
         check_pin(&self.desc.user_pin_policy, pin)?;
         self.backend.init_user_pin(pin).map_err(|e| self.be(e))?;
         self.user_pin.initialized = true;
@@ -413,11 +425,23 @@ impl Token {
 
     /// `C_SetPIN`: the logged-in role's PIN, or the user's when public.
     pub fn set_pin(&mut self, h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
-        self.require_rw(h)?;
         let role = match self.login {
             LoginState::So { .. } => PinRole::So,
             _ => PinRole::User,
         };
+        let r = self.set_pin_inner(h, role, old, new);
+        self.notice_locked(role, r)
+    }
+
+    fn set_pin_inner(
+        &mut self,
+        h: CK_SESSION_HANDLE,
+        role: PinRole,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<()> {
+        self.require_rw(h)?;
+        self.used_login(LoginUse::SetPin);
         check_pin(self.policy(role), new)?;
         if old == new {
             return Err(Error::PinInvalid);
@@ -519,6 +543,9 @@ impl Token {
             .ok_or(Error::ObjectHandleInvalid)?;
         if !self.visible(&self.entries()[i].meta) {
             return Err(Error::ObjectHandleInvalid);
+        }
+        if self.entries()[i].meta.private {
+            self.used_login(LoginUse::PrivateObject);
         }
         Ok(i)
     }
@@ -786,6 +813,9 @@ impl Token {
                     _ => continue 'obj,
                 }
             }
+            if self.entries()[i].meta.private {
+                self.used_login(LoginUse::PrivateObject);
+            }
             out.push(self.entries()[i].handle);
         }
         Ok(out)
@@ -869,6 +899,7 @@ impl Token {
     ) -> Result<CK_OBJECT_HANDLE> {
         self.require_rw(h)?;
         self.check_writable()?;
+        self.used_login(LoginUse::WriteObject);
         self.ensure_objects(handles)?;
         let class = t.ulong(CKA_CLASS)?.ok_or(Error::TemplateIncomplete)?;
         check_bool(t, CKA_TOKEN, true)?;
@@ -889,6 +920,11 @@ impl Token {
                 use der::Decode;
                 x509_cert::Certificate::from_der(&der_v)
                     .map_err(|_| Error::AttributeValueInvalid)?;
+                let id = if id.is_empty() {
+                    self.certificate_id(&der_v)?
+                } else {
+                    id
+                };
                 let authority =
                     t.ulong(CKA_CERTIFICATE_CATEGORY)? == Some(CK_CERTIFICATE_CATEGORY_AUTHORITY);
                 let obj = NewObject::Certificate {
@@ -1007,6 +1043,7 @@ impl Token {
     ) -> Result<()> {
         self.require_rw(h)?;
         let i = self.index(handles, o)?;
+        self.used_login(LoginUse::WriteObject);
         if !self.entries()[i].meta.modifiable {
             return Err(Error::ActionProhibited);
         }
@@ -1026,6 +1063,7 @@ impl Token {
     ) -> Result<()> {
         self.require_rw(h)?;
         let i = self.index(handles, o)?;
+        self.used_login(LoginUse::WriteObject);
         for ty in t.types() {
             if SETTABLE.contains(&ty) {
                 continue;
@@ -1083,6 +1121,7 @@ impl Token {
         self.require_rw(h)?;
         self.check_writable()?;
         self.require_user()?;
+        self.used_login(LoginUse::GenerateKey);
         self.ensure_objects(handles)?;
         let key_type = match mech.mechanism {
             CKM_RSA_PKCS_KEY_PAIR_GEN => {
@@ -1161,6 +1200,7 @@ impl Token {
         &mut self,
         handles: &Handles,
         key: CK_OBJECT_HANDLE,
+        why: LoginUse,
     ) -> Result<(ObjectMeta, KeyType)> {
         let i = self.index(handles, key).map_err(|e| match e {
             Error::ObjectHandleInvalid => Error::KeyHandleInvalid,
@@ -1171,6 +1211,7 @@ impl Token {
             return Err(Error::KeyTypeInconsistent);
         }
         self.require_user()?;
+        self.used_login(why);
         let kt = self.key_type(i)?.ok_or(Error::KeyTypeInconsistent)?;
         Ok((m, kt))
     }
@@ -1204,7 +1245,7 @@ impl Token {
             return Err(Error::OperationActive);
         }
         let scheme = SignScheme::from_mech(mech)?;
-        let (m, kt) = self.private_key(handles, key)?;
+        let (m, kt) = self.private_key(handles, key, LoginUse::Sign)?;
         scheme.check_key(kt)?;
         if !m.usage.sign {
             return Err(Error::KeyFunctionNotPermitted);
@@ -1225,8 +1266,11 @@ impl Token {
 
     /// `C_Sign` (single part) — computes once; the result is kept until delivered.
     pub fn sign(&mut self, h: CK_SESSION_HANDLE, data: &[u8]) -> Result<Vec<u8>> {
+        self.used_login(LoginUse::Sign);
+        let public = self.login == LoginState::Public;
         let s = self.session(h)?;
-        let op = s.sign.as_mut().ok_or(Error::OperationNotInitialized)?;
+        let missing = s.missing_op(public);
+        let op = s.sign.as_mut().ok_or(missing)?;
         if let Some(r) = &op.result {
             return Ok(r.clone());
         }
@@ -1248,8 +1292,11 @@ impl Token {
 
     /// `C_SignUpdate`.
     pub fn sign_update(&mut self, h: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.used_login(LoginUse::Sign);
+        let public = self.login == LoginState::Public;
         let s = self.session(h)?;
-        let op = s.sign.as_mut().ok_or(Error::OperationNotInitialized)?;
+        let missing = s.missing_op(public);
+        let op = s.sign.as_mut().ok_or(missing)?;
         if op.result.is_some() {
             return Err(Error::OperationActive);
         }
@@ -1259,8 +1306,11 @@ impl Token {
 
     /// `C_SignFinal`.
     pub fn sign_final(&mut self, h: CK_SESSION_HANDLE) -> Result<Vec<u8>> {
+        self.used_login(LoginUse::Sign);
+        let public = self.login == LoginState::Public;
         let s = self.session(h)?;
-        let op = s.sign.as_mut().ok_or(Error::OperationNotInitialized)?;
+        let missing = s.missing_op(public);
+        let op = s.sign.as_mut().ok_or(missing)?;
         if let Some(r) = &op.result {
             return Ok(r.clone());
         }
@@ -1341,7 +1391,7 @@ impl Token {
             return Err(Error::OperationActive);
         }
         check_decrypt_mech(mech)?;
-        let (m, kt) = self.private_key(handles, key)?;
+        let (m, kt) = self.private_key(handles, key, LoginUse::Decrypt)?;
         let KeyType::Rsa { bits } = kt else {
             return Err(Error::KeyTypeInconsistent);
         };
@@ -1360,8 +1410,11 @@ impl Token {
 
     /// `C_Decrypt` (also the end of multi-part decryption).
     pub fn decrypt(&mut self, h: CK_SESSION_HANDLE, data: Option<&[u8]>) -> Result<Vec<u8>> {
+        self.used_login(LoginUse::Decrypt);
+        let public = self.login == LoginState::Public;
         let s = self.session(h)?;
-        let op = s.decrypt.as_mut().ok_or(Error::OperationNotInitialized)?;
+        let missing = s.missing_op(public);
+        let op = s.decrypt.as_mut().ok_or(missing)?;
         if let Some(r) = &op.result {
             return Ok(r.to_vec());
         }
@@ -1398,11 +1451,11 @@ impl Token {
 
     /// `C_DecryptUpdate`: buffers (output comes at `C_DecryptFinal`).
     pub fn decrypt_update(&mut self, h: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        let op = self
-            .session(h)?
-            .decrypt
-            .as_mut()
-            .ok_or(Error::OperationNotInitialized)?;
+        self.used_login(LoginUse::Decrypt);
+        let public = self.login == LoginState::Public;
+        let s = self.session(h)?;
+        let missing = s.missing_op(public);
+        let op = s.decrypt.as_mut().ok_or(missing)?;
         op.data.extend_from_slice(data);
         Ok(())
     }

@@ -63,6 +63,7 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &InitArgs) -> Result<R
         digits_only: a.charset == Charset::Digits,
         require_digit: a.charset == Charset::LettersAndDigits,
         require_letter: a.charset == Charset::LettersAndDigits,
+        ..PinPolicy::default()
     };
     let so_policy = PinPolicy {
         min_len: min,

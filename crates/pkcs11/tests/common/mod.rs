@@ -76,3 +76,62 @@ pub fn user_session(ctx: &Pkcs11, slot: Slot) -> Session {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
+
+/// DER TLV.
+pub fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag];
+    let n = body.len();
+    if n < 0x80 {
+        v.push(n as u8);
+    } else if n < 0x100 {
+        v.extend([0x81, n as u8]);
+    } else {
+        v.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    v.extend_from_slice(body);
+    v
+}
+
+/// A structurally valid X.509 v3 certificate for `spki` (the signature is not a real one: the
+/// library does not verify certificates).
+pub fn cert_for(spki: &[u8]) -> Vec<u8> {
+    let alg = der(
+        0x30,
+        &[
+            der(
+                0x06,
+                &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B],
+            ),
+            vec![0x05, 0x00],
+        ]
+        .concat(),
+    );
+    let name = der(
+        0x30,
+        &der(
+            0x31,
+            &der(
+                0x30,
+                &[der(0x06, &[0x55, 0x04, 0x03]), der(0x0C, b"test")].concat(),
+            ),
+        ),
+    );
+    let validity = der(
+        0x30,
+        &[der(0x17, b"250101000000Z"), der(0x17, b"350101000000Z")].concat(),
+    );
+    let tbs = der(
+        0x30,
+        &[
+            der(0xA0, &der(0x02, &[2])),
+            der(0x02, &[0x01, 0x23]),
+            alg.clone(),
+            name.clone(),
+            validity,
+            name,
+            spki.to_vec(),
+        ]
+        .concat(),
+    );
+    der(0x30, &[tbs, alg, der(0x03, &[0, 1, 2, 3])].concat())
+}

@@ -376,6 +376,7 @@ fn settings_policy(p: &settings::PinPolicy) -> PinPolicy {
         require_letter: p.required.contains(CharClasses::LOWER)
             || p.required.contains(CharClasses::UPPER),
         digits_only: p.allowed == CharClasses::DIGITS,
+        allow_non_ascii: false,
     }
 }
 
@@ -1130,7 +1131,10 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let ti = snap.token_info()?;
         let settings = snap.settings_parsed();
         let user_pin_policy = match (&settings, snap.user_pin()) {
-            (Some(st), _) => settings_policy(&st.user_pin),
+            (Some(st), _) => PinPolicy {
+                allow_non_ascii: st.user_pin_non_ascii,
+                ..settings_policy(&st.user_pin)
+            },
             (None, Some(p)) => PinPolicy {
                 min_len: p.attrs.min_length.min(255) as u8,
                 max_len: p.attrs.max_length.unwrap_or(16).min(255) as u8,
@@ -1142,6 +1146,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             Some(st) => PinPolicy {
                 min_len: st.so_pin_min_len,
                 max_len: st.so_pin_max_len,
+                allow_non_ascii: st.so_pin_non_ascii,
                 ..PinPolicy::default()
             },
             None => PinPolicy::default(),
@@ -1338,6 +1343,8 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             so_pin_min_len: p.so_pin_policy.min_len,
             so_pin_max_len: p.so_pin_policy.max_len,
             change_counter: 0,
+            user_pin_non_ascii: p.user_pin_policy.allow_non_ascii,
+            so_pin_non_ascii: p.so_pin_policy.allow_non_ascii,
         };
         st.validate()
             .map_err(|e| BackendError::InvalidInput(e.to_string()))?;
@@ -1581,7 +1588,10 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 }
                 None => {
                     let p = s.read_ec_public_key(pub_fid)?;
-                    let id = Sha1::digest(&p[1..33]).to_vec();
+                    // NSS's derivation (SHA-1 of the uncompressed point), so that a certificate
+                    // NSS imports with its derived CKA_ID pairs with this key. Keys generated
+                    // before keep their stored ids: pairing always uses the stored ids.
+                    let id = Sha1::digest(&p).to_vec();
                     (ec_spki(&p), id)
                 }
             };
