@@ -110,7 +110,6 @@ err-id-hex = --id { $id }: not hex
 
 ## PINs
 err-pin-halfwidth = the new { $who } must be typed in half-width letters, digits and symbols (turn the Japanese input method off)
-err-pin-policy = the new { $who } does not meet the token's policy ({ $rule }; { $given } given)
 err-pin-same = the new PIN must differ from the old one
 pin-changed = User PIN of token { $serial } changed (strength: { $strength }).
 pin-unblocked = User PIN of token { $serial } unblocked and set (strength: { $strength }).
@@ -216,3 +215,8 @@ err-into-mismatch = --into { $id }: the certificate's public key is not this key
 confirm-replace-cert = A certificate of the same key is already on the token. Replace it with { $subject }?
 info-user-pin = User PIN
 info-so-pin = SO PIN
+err-pin-not-printable = the new { $who } contains a control character or is not valid UTF-8
+err-pin-length = the new { $who } has { $len } characters; the token's policy allows { $min }..{ $max }
+err-pin-digits-only = the new { $who } may contain digits only (the token's policy)
+err-pin-needs-digit = the new { $who } must contain at least one digit (the token's policy)
+err-pin-needs-letter = the new { $who } must contain at least one letter (the token's policy)

@@ -110,7 +110,6 @@ err-id-hex = --id { $id }: 16 進数ではありません
 
 ## PIN
 err-pin-halfwidth = 新しい { $who } は半角の英字・数字・記号で入力してください（日本語入力をオフにしてください）
-err-pin-policy = 新しい { $who } がトークンのポリシーを満たしていません（{ $rule }。入力は { $given } 文字）
 err-pin-same = 新しい PIN は古い PIN と異なるものにしてください
 pin-changed = トークン { $serial } のユーザー PIN を変更しました（強度: { $strength }）。
 pin-unblocked = トークン { $serial } のユーザー PIN のロックを解除し、新しい PIN を設定しました（強度: { $strength }）。
@@ -216,3 +215,8 @@ err-into-mismatch = --into { $id }: 証明書の公開鍵はこの鍵のもの�
 confirm-replace-cert = 同じ鍵の証明書がすでにトークン上にあります。{ $subject } で置き換えますか?
 info-user-pin = ユーザー PIN
 info-so-pin = SO PIN
+err-pin-not-printable = 新しい { $who } に制御文字が含まれているか、UTF-8 として正しくありません
+err-pin-length = 新しい { $who } は { $len } 文字です。トークンのポリシーで認められる長さは { $min }～{ $max } 文字です
+err-pin-digits-only = 新しい { $who } には数字しか使えません（トークンのポリシー）
+err-pin-needs-digit = 新しい { $who } には数字を 1 文字以上含めてください（トークンのポリシー）
+err-pin-needs-letter = 新しい { $who } には英字を 1 文字以上含めてください（トークンのポリシー）

@@ -294,6 +294,10 @@ pub struct InitArgs {
     /// Character rule for the user PIN.
     #[arg(long, value_enum, default_value_t = Charset::Any)]
     pub charset: Charset,
+    /// Allow PINs beyond half-width ASCII (UTF-8). Off by default: the vendor manuals define
+    /// PINs as half-width characters.
+    #[arg(long)]
+    pub allow_utf8: bool,
 }
 
 /// Key types `keygen` makes.

@@ -45,6 +45,8 @@ pub struct Ctx {
     pub slot: CK_SLOT_ID,
     /// The token's serial (for messages).
     pub serial: String,
+    /// The help desk's text shown with every PIN-locked error (`locked_message`).
+    pub locked_message: Option<String>,
 }
 
 /// Every slot of the module.
@@ -77,6 +79,7 @@ impl Ctx {
     /// Build the module from `config` and choose the token.
     pub fn open(config: Config, sel: &Selector) -> Result<Ctx> {
         let pcsc = config.pcsc;
+        let locked_message = config.locked_message.clone();
         let module = Module::new(config);
         let all = slots(&module)?;
         let candidates: Vec<&SlotView> = all
@@ -118,6 +121,7 @@ impl Ctx {
                     slot: one.slot,
                     serial,
                     module,
+                    locked_message,
                 })
             }
             many => {
@@ -165,6 +169,16 @@ impl Ctx {
         Ok(Session { ctx: self, h })
     }
 
+    /// The PIN-locked error, with the configured help-desk text.
+    pub fn locked(&self, role: PinRole) -> ToolError {
+        let mut e = locked(role);
+        if let Some(m) = &self.locked_message {
+            e.message = format!("{} {m}", e.message);
+            e = e.with("locked_message", m.as_str());
+        }
+        e
+    }
+
     /// Turn a PIN error into the message a user needs: tries left (asked from the card, no
     /// try spent), what a lock means and how to get out of it.
     pub fn pin_error(&self, role: PinRole, e: token::Error) -> ToolError {
@@ -190,7 +204,7 @@ impl Ctx {
                 }
                 self.err(err.with("pin", role_key(role)))
             }
-            token::Error::PinLocked => self.err(locked(role).with("pin", role_key(role))),
+            token::Error::PinLocked => self.err(self.locked(role).with("pin", role_key(role))),
             e => self.err(from_token(e)),
         }
     }

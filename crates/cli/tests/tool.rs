@@ -557,3 +557,48 @@ fn vendor_issued_token_pin_change_and_refusals() {
         "pkcs15"
     );
 }
+
+#[test]
+fn locked_message_is_shown_with_pin_locked_errors() {
+    use epass2003_tool::{run, Runtime};
+    let env = Env::new();
+    env.init(&["--user-max-tries", "1"]);
+    env.run(
+        &["rename", "x"],
+        Given::default().with(Secret::UserPin, "00000000"),
+    );
+    let mut secrets = user();
+    let mut confirm = |_: &str| false;
+    let mut progress = |_: &str| {};
+    let mut config = env.config();
+    config.locked_message = Some("Call the help desk: 03-1234-5678".into());
+    let mut rt = Runtime {
+        config,
+        secrets: &mut secrets,
+        confirm: &mut confirm,
+        progress: &mut progress,
+        now: env.now,
+        lang: epass2003_tool::i18n::Lang::En,
+        state_dir: None,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = run(
+        ["epass2003-tool", "rename", "y", "--json"],
+        &mut rt,
+        &mut out,
+        &mut err,
+    );
+    assert_eq!(exit, Exit::PinLocked);
+    let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("03-1234-5678"),
+        "{j}"
+    );
+    assert_eq!(
+        j["error"]["locked_message"],
+        "Call the help desk: 03-1234-5678"
+    );
+}

@@ -124,13 +124,10 @@ pub fn run(ctx: &Ctx) -> Result<Report> {
     }
     let mut text = l.render(0);
     if user.locked() && user.max_tries > 0 {
-        text.push_str(&format!(
-            "\n{}\n",
-            crate::ctx::locked(PinRole::User).message
-        ));
+        text.push_str(&format!("\n{}\n", ctx.locked(PinRole::User).message));
     }
     if so.locked() && so.max_tries > 0 {
-        text.push_str(&format!("\n{}\n", crate::ctx::locked(PinRole::So).message));
+        text.push_str(&format!("\n{}\n", ctx.locked(PinRole::So).message));
     }
     let js = json!({
         "label": desc.label,

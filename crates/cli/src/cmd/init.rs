@@ -63,11 +63,12 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &InitArgs) -> Result<R
         digits_only: a.charset == Charset::Digits,
         require_digit: a.charset == Charset::LettersAndDigits,
         require_letter: a.charset == Charset::LettersAndDigits,
-        ..PinPolicy::default()
+        allow_non_ascii: a.allow_utf8,
     };
     let so_policy = PinPolicy {
         min_len: min,
         max_len: max,
+        allow_non_ascii: a.allow_utf8,
         ..PinPolicy::default()
     };
     let (initialized, so_status, current_label) = ctx.with(|t, _| {
@@ -87,7 +88,7 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &InitArgs) -> Result<R
     if !a.erase {
         if let Some(so) = so_status {
             if so.locked() && so.max_tries > 0 {
-                return Err(e(crate::ctx::locked(PinRole::So)));
+                return Err(e(ctx.locked(PinRole::So)));
             }
         }
     }

@@ -18,24 +18,28 @@ use serde_json::json;
 /// manuals define PINs as half-width characters, and the same PIN typed later in half-width
 /// would not match and would cost a try.
 pub fn check_new(policy: &PinPolicy, pin: &str, who: &str) -> Result<()> {
-    if !pin.bytes().all(|b| (0x20..=0x7E).contains(&b)) {
-        return Err(ToolError::input(t!("err-pin-halfwidth", who = who)).with("rule", "half_width"));
-    }
-    token::login::check_pin(policy, pin.as_bytes()).map_err(|_| {
-        ToolError::input(t!(
-            "err-pin-policy",
-            who = who,
-            rule = super::info::policy_text(policy),
-            given = pin.len()
-        ))
-        .with("rule", "policy")
-    })
+    use token::login::PinRuleViolation as V;
+    let Err(v) = token::login::check_new_pin(policy, pin.as_bytes()) else {
+        return Ok(());
+    };
+    let (msg, rule) = match v {
+        V::NotHalfWidth => (t!("err-pin-halfwidth", who = who), "half_width"),
+        V::NotPrintableUtf8 => (t!("err-pin-not-printable", who = who), "printable"),
+        V::Length { len, min, max } => (
+            t!("err-pin-length", who = who, len = len, min = min, max = max),
+            "length",
+        ),
+        V::DigitsOnly => (t!("err-pin-digits-only", who = who), "digits_only"),
+        V::NeedsDigit => (t!("err-pin-needs-digit", who = who), "needs_digit"),
+        V::NeedsLetter => (t!("err-pin-needs-letter", who = who), "needs_letter"),
+    };
+    Err(ToolError::input(msg).with("rule", rule))
 }
 
 fn locked_first(ctx: &Ctx, role: PinRole) -> Result<()> {
     let st = ctx.with(|t, _| t.query_pin(role))?;
     if st.locked() && st.max_tries > 0 {
-        return Err(ctx.err(crate::ctx::locked(role)));
+        return Err(ctx.err(ctx.locked(role)));
     }
     Ok(())
 }
