@@ -1,7 +1,7 @@
 //! `epass2003-emu`: create emulated ePass2003 cards and insert them into pcscd's vpcd reader.
 //!
 //! ```text
-//! epass2003-emu new    --state FILE [--variant aes|fips|des] [--seed N]
+//! epass2003-emu new    --state FILE [--variant aes|fips|des] [--seed N] [--capacity BYTES]
 //! epass2003-emu attach --state FILE [--vpcd HOST:PORT] [--wait SECS] [latency and test-hook options]
 //! epass2003-emu info   --state FILE
 //! ```
@@ -41,6 +41,10 @@ enum Cmd {
         /// only; such a card is not secure.
         #[arg(long)]
         seed: Option<u64>,
+        /// Memory capacity in bytes (every file's body plus 32 bytes of header); default 65536
+        /// (64 KiB). Creating a file beyond it is refused with `6A 84` (not enough memory).
+        #[arg(long)]
+        capacity: Option<u32>,
     },
     /// Insert the card into pcscd's vpcd reader and serve it until killed.
     Attach {
@@ -104,9 +108,11 @@ fn run(cli: Cli) -> Result<(), String> {
             state,
             variant,
             seed,
+            capacity,
         } => {
             let opts = CardOptions {
                 rng_seed: seed,
+                capacity,
                 ..CardOptions::default()
             };
             let card = Card::new_blank(variant, opts);
@@ -126,6 +132,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 hex(&card.serial()).replace(' ', "").to_lowercase()
             );
             println!("ATR:     {}", hex(&card.atr()));
+            println!(
+                "memory:  {} of {} bytes used, {} free",
+                card.memory_used(),
+                card.capacity(),
+                card.memory_free()
+            );
             for k in card.secret_keys() {
                 let path: String = k.df.iter().map(|f| format!("{f:04X}")).collect();
                 let what = match (k.key_type, k.kid) {
