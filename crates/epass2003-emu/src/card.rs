@@ -31,6 +31,9 @@
 //!   returns the same TLVs under `62`; SFI addressing is not supported (`6A 86`); DELETE of the
 //!   current DF itself (not the MF) is allowed and makes the parent current; a DF name must be
 //!   unique in the card (`6A 8A`). At most 254 records.
+//! * Memory: a capacity (default 64 KiB, [`CardOptions::capacity`]) charged as every file's
+//!   body plus a 32-byte header ([`FileNode::cost`]); CREATE FILE or APPEND RECORD beyond it
+//!   `6A 84` (after the access, exists and name checks); DELETE and erase free it.
 //! * Keys: GENERATE RSA 512..=2048 in steps of 32, e = 65537, FDB must match (`69 81`);
 //!   RSA key material is kept as n, e, d (no CRT) and PSO uses d alone; EC import (inferred,
 //!   not captured): `80 E7 02` point `04 X Y` / `80 E7 03` d (32 bytes) into an FDB 13 EF; MSE needs FDB 11 + alg 84
@@ -107,6 +110,12 @@ pub struct CardOptions {
     /// Append `8A 01 05` (life cycle "activated") to every FCI. Default `true`. The §10 vectors
     /// were computed without it.
     pub fci_life_cycle: bool,
+    /// Memory capacity in bytes, charged as [`FileNode::tree_cost`] of the MF (every file's
+    /// body plus [`fs::FILE_OVERHEAD`]); `None`: [`fs::DEFAULT_CAPACITY`] (64 KiB). CREATE FILE
+    /// (and APPEND RECORD) that would exceed it answers `6A 84`. Kept in the state file only if
+    /// set, so a card without it is stored exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
 }
 
 impl Default for CardOptions {
@@ -119,6 +128,7 @@ impl Default for CardOptions {
             k_mac: k,
             plain_mode: false,
             fci_life_cycle: true,
+            capacity: None,
         }
     }
 }
@@ -135,6 +145,10 @@ pub enum CardError {
     /// The state bytes carry a format version this build does not know.
     #[error("unsupported card state version {0} (this build reads version {STATE_VERSION})")]
     UnsupportedVersion(u64),
+    /// The persister failed to save a change made through the card API (the change was
+    /// rolled back).
+    #[error("could not save the card state: {0}")]
+    Persist(io::Error),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -390,6 +404,48 @@ impl Card {
             walk(mf, &mut Vec::new(), &mut out);
         }
         out
+    }
+
+    /// The memory capacity in bytes ([`CardOptions::capacity`], default
+    /// [`fs::DEFAULT_CAPACITY`]).
+    pub fn capacity(&self) -> usize {
+        self.st
+            .options
+            .capacity
+            .map_or(fs::DEFAULT_CAPACITY, |c| c as usize)
+    }
+
+    /// The memory the file tree takes now ([`FileNode::tree_cost`] of the MF; 0 when erased).
+    /// Derived from the files, so it is always consistent with the state file.
+    pub fn memory_used(&self) -> usize {
+        self.st.mf.as_ref().map_or(0, FileNode::tree_cost)
+    }
+
+    /// The memory left (0 if the capacity was lowered below what is used).
+    pub fn memory_free(&self) -> usize {
+        self.capacity().saturating_sub(self.memory_used())
+    }
+
+    /// Sets the memory capacity (`None`: the default, 64 KiB) and saves it through the
+    /// persister, if one is set (a failed save restores the old value). Files already on the
+    /// card stay even if they exceed the new capacity; only later creations are refused.
+    pub fn set_capacity(&mut self, bytes: Option<u32>) -> Result<(), CardError> {
+        let old = self.st.options.capacity;
+        self.st.options.capacity = bytes;
+        let state = self.to_state_bytes();
+        if let Some(p) = self.persister.as_mut() {
+            if let Err(e) = p(&state) {
+                self.st.options.capacity = old;
+                return Err(CardError::Persist(e));
+            }
+        }
+        self.last_saved = state;
+        Ok(())
+    }
+
+    /// Whether `extra` more bytes fit.
+    fn fits(&self, extra: usize) -> bool {
+        self.memory_used().saturating_add(extra) <= self.capacity()
     }
 
     /// Sets the callback that makes state changes durable. It is called with
@@ -953,6 +1009,14 @@ impl Card {
         if records.len() >= 254 {
             return sw(0x6A84);
         }
+        let len = c.data.len();
+        if !self.fits(len) {
+            return sw(0x6A84);
+        }
+        let Some(FileKind::Linear { records, .. }) = self.cur_ef_mut().map(|ef| &mut ef.kind)
+        else {
+            return sw(0x6981);
+        };
         records.push(c.data.clone());
         self.dirty = true;
         sw(SW_OK)
@@ -972,6 +1036,9 @@ impl Card {
         if self.st.mf.is_none() {
             if node.fid != 0x3F00 || !node.is_df() {
                 return sw(0x6A82);
+            }
+            if !self.fits(node.cost()) {
+                return sw(0x6A84);
             }
             self.st.mf = Some(node);
             self.vol.cur_df = Some(vec![0x3F00]);
@@ -1005,6 +1072,11 @@ impl Card {
             {
                 return sw(0x6A8A);
             }
+        }
+        // **Choice:** the memory check comes after the access and name checks (a file that
+        // exists is `6A 89` even on a full card).
+        if !self.fits(node.cost()) {
+            return sw(0x6A84);
         }
         let fid = node.fid;
         let is_df = node.is_df();

@@ -151,6 +151,14 @@ pub enum FcpError {
 /// Largest transparent EF accepted (READ BINARY offsets are 15 bits).
 pub const MAX_EF_SIZE: usize = 0x7FFF;
 
+/// The emulated card's default memory capacity: 64 KiB (the ePass2003 is sold as a 64 KB
+/// token), charged as [`FileNode::cost`] summed over the file tree (**emulator choice**, see
+/// `docs/protocol-notes.md`, decision 10).
+pub const DEFAULT_CAPACITY: usize = 64 * 1024;
+
+/// What each file (MF, DF, EF, BSO, key EF) costs besides its body: its header (FCP, ACs).
+pub const FILE_OVERHEAD: usize = 32;
+
 impl FileNode {
     /// Builds a file from a CREATE FILE data field (`62 L <TLVs>`).
     pub fn from_fcp(data: &[u8]) -> Result<FileNode, FcpError> {
@@ -254,6 +262,40 @@ impl FileNode {
             fcp: inner.to_vec(),
             kind,
         })
+    }
+
+    /// The memory this file takes, without its children: [`FILE_OVERHEAD`] plus its body.
+    /// Body: a transparent EF its size (allocated at CREATE FILE); a record EF the records
+    /// written; an RSA private-key EF 2 × bits/8 (n and d), an RSA public-key EF bits/8 + 4
+    /// (n and e), an EC private-key EF bits/8 (d), an EC public-key EF 2 × bits/8 (X ‖ Y), all
+    /// fixed by the size given at CREATE FILE; a DF or a BSO nothing (PIN and SM key records
+    /// live in the DF's header).
+    pub fn cost(&self) -> usize {
+        let body = match &self.kind {
+            FileKind::Df { .. } | FileKind::Bso => 0,
+            FileKind::Transparent { data } => data.len(),
+            FileKind::Linear { records, .. } => records.iter().map(Vec::len).sum(),
+            FileKind::Key { bits, .. } => {
+                let b = (*bits as usize).div_ceil(8);
+                match self.fdb {
+                    fdb::RSA_PRIV => 2 * b,
+                    fdb::RSA_PUB => b + 4,
+                    fdb::EC_PRIV => b,
+                    _ => 2 * b,
+                }
+            }
+        };
+        FILE_OVERHEAD + body
+    }
+
+    /// The memory this file and everything under it take ([`FileNode::cost`] summed).
+    pub fn tree_cost(&self) -> usize {
+        self.cost()
+            + self
+                .children()
+                .iter()
+                .map(FileNode::tree_cost)
+                .sum::<usize>()
     }
 
     /// Whether this is a DF (or the MF).
@@ -429,5 +471,44 @@ mod tests {
         let f = FileNode::from_fcp(&pk).expect("pub");
         assert!(matches!(f.kind, FileKind::Key { bits: 2048, .. }));
         assert!(FileNode::from_fcp(&[0x62, 0x02, 0x82, 0x00]).is_err());
+    }
+
+    #[test]
+    fn costs() {
+        let f = |h: &str| FileNode::from_fcp(&hex::decode(h).expect("hex")).expect("fcp");
+        // AODF: 0x1300 bytes.
+        let aodf = f("621680021300820201008302440186089096FF96FFFFFFFF");
+        assert_eq!(aodf.cost(), FILE_OVERHEAD + 0x1300);
+        // RSA-2048 private and public key EFs.
+        let prv = f("62168202110083022920850208008608FF909090FFFFFFFF");
+        assert_eq!(prv.cost(), FILE_OVERHEAD + 512);
+        let pubk = f("621A820212008302302085020800860890909090FFFFFFFF87020066");
+        assert_eq!(pubk.cost(), FILE_OVERHEAD + 260);
+        // EC P-256 private and public key EFs.
+        let ecp = f("62168202130083022940850201008608FF909090FFFFFFFF");
+        assert_eq!(ecp.cost(), FILE_OVERHEAD + 32);
+        let ecq = f("621A820214008302304085020100860890909090FFFFFFFF87020066");
+        assert_eq!(ecq.cost(), FILE_OVERHEAD + 64);
+        // A DF costs its header, plus its children.
+        let mut mf = f(
+            "6226820238008302 3F00840E656E746572736166652D666970738502007F86089090FF90FFFFFFFF"
+                .replace(' ', "")
+                .as_str(),
+        );
+        assert_eq!(mf.tree_cost(), FILE_OVERHEAD);
+        if let Some(ch) = mf.children_mut() {
+            ch.push(aodf);
+            ch.push(prv);
+        }
+        assert_eq!(mf.tree_cost(), 3 * FILE_OVERHEAD + 0x1300 + 512);
+        // A record EF costs the records written.
+        let mut dir = f("62158205040000400083022F008608909090 90FFFFFFFF"
+            .replace(' ', "")
+            .as_str());
+        assert_eq!(dir.cost(), FILE_OVERHEAD);
+        if let FileKind::Linear { records, .. } = &mut dir.kind {
+            records.push(vec![0; 20]);
+        }
+        assert_eq!(dir.cost(), FILE_OVERHEAD + 20);
     }
 }

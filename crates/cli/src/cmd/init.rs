@@ -3,7 +3,8 @@
 //! (up to 255) with an optional character rule, and the inactivity timeout.
 //!
 //! The card stores a hash of the PIN (SHA-1 of it and its length), so the card itself puts no
-//! limit on the length. OpenSC 0.23 however sends at most 16 bytes: a policy that allows or
+//! limit on the length. OpenSC 0.23 however refuses PINs over 16 bytes (`CKR_PIN_LEN_RANGE`,
+//! before any APDU, so no try is spent; `tests/cli/long-pin-opensc.sh`): a policy that allows or
 //! requires longer PINs locks OpenSC users out of those PINs, and `init` warns about it.
 //!
 //! `--erase` is the way out of a locked (or forgotten) SO PIN: the card's own erase needs no

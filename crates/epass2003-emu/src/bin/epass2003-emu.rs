@@ -1,7 +1,7 @@
 //! `epass2003-emu`: create emulated ePass2003 cards and insert them into pcscd's vpcd reader.
 //!
 //! ```text
-//! epass2003-emu new    --state FILE [--variant aes|fips|des] [--seed N] [--factory]
+//! epass2003-emu new    --state FILE [--variant aes|fips|des] [--seed N] [--factory] [--capacity BYTES]
 //! epass2003-emu attach --state FILE [--vpcd HOST:PORT] [--wait SECS] [latency and test-hook options]
 //! epass2003-emu info   --state FILE
 //! ```
@@ -47,6 +47,10 @@ enum Cmd {
         /// each, no timeout. Built from the documented layout, not captured from a real token.
         #[arg(long)]
         factory: bool,
+        /// Memory capacity in bytes (every file's body plus 32 bytes of header); default 65536
+        /// (64 KiB). Creating a file beyond it is refused with `6A 84` (not enough memory).
+        #[arg(long)]
+        capacity: Option<u32>,
     },
     /// Insert the card into pcscd's vpcd reader and serve it until killed.
     Attach {
@@ -115,9 +119,11 @@ fn run(cli: Cli) -> Result<(), String> {
             variant,
             seed,
             factory,
+            capacity,
         } => {
             let opts = CardOptions {
                 rng_seed: seed,
+                capacity,
                 ..CardOptions::default()
             };
             let (card, what) = if factory {
@@ -143,6 +149,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 hex(&card.serial()).replace(' ', "").to_lowercase()
             );
             println!("ATR:     {}", hex(&card.atr()));
+            println!(
+                "memory:  {} of {} bytes used, {} free",
+                card.memory_used(),
+                card.capacity(),
+                card.memory_free()
+            );
             for k in card.secret_keys() {
                 let path: String = k.df.iter().map(|f| format!("{f:04X}")).collect();
                 let feitian = k.df == [0x3F00, espk::APP_DF_FID];

@@ -772,6 +772,38 @@ impl<T: Transport> Epass2003Token<T> {
             .ok_or(BackendError::NoMemory)
     }
 
+    /// After a write that ran out of memory (`6A 84`): removes what it left at `fids`, its
+    /// own FIDs (free before it started): an object it managed to list is deleted as an object,
+    /// an unlisted file is deleted quietly. So a full card keeps the memory and the objects it
+    /// had. Best effort: the caller reports the original `NoMemory` whatever happens here.
+    fn undo_full(&mut self, fids: &[u16]) {
+        let listed: Vec<ObjectRef> = match self.index() {
+            Ok(objs) => objs
+                .iter()
+                .filter(|o| o.fid.is_some_and(|f| fids.contains(&f)))
+                .map(|o| o.meta.reference)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "token full: could not re-read the directory to undo");
+                return;
+            }
+        };
+        for r in listed {
+            if let Err(e) = self.delete_object(r) {
+                tracing::warn!(error = %e, "token full: a half-written object stays listed");
+            }
+        }
+        let res = self.write_op(|s, in_app, _snap| {
+            for fid in fids {
+                delete_quiet(s, in_app, *fid)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "token full: unlisted files of the failed write stay");
+        }
+    }
+
     /// Runs a write operation: loads, opens a transaction, bumps the change counter, runs `f`,
     /// and refreshes the cache. On failure the in-memory directory is dropped (re-read on the
     /// next call) and the cache file removed.
@@ -1572,7 +1604,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let priv_fid = 0x2900 | u16::from(n);
         let pub_fid = 0x3000 | u16::from(n);
         let spec = spec.clone();
-        self.write_op(move |s, in_app, snap| {
+        let res = self.write_op(move |s, in_app, snap| {
             enter_app(s, in_app)?;
             delete_quiet(s, in_app, priv_fid)?;
             delete_quiet(s, in_app, pub_fid)?;
@@ -1609,7 +1641,11 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             );
             list_in(s, in_app, snap, Dir::Pukdf, &puk)?;
             Ok(())
-        })?;
+        });
+        if res == Err(BackendError::NoMemory) {
+            self.undo_full(&[priv_fid, pub_fid]);
+        }
+        res?;
         Ok((
             self.meta_of(Dir::Prkdf, priv_fid)?,
             self.meta_of(Dir::Pukdf, pub_fid)?,
@@ -1631,7 +1667,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let n = self.free_index(&[0x29, 0x30])?;
         let priv_fid = 0x2900 | u16::from(n);
         let pub_fid = 0x3000 | u16::from(n);
-        self.write_op(|s, in_app, snap| {
+        let res = self.write_op(|s, in_app, snap| {
             enter_app(s, in_app)?;
             delete_quiet(s, in_app, priv_fid)?;
             s.create_file(&Fcp::private_key(priv_fid, bits, AC_PRIV_KEY)?)?;
@@ -1649,7 +1685,11 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             );
             list_in(s, in_app, snap, Dir::Pukdf, &puk)?;
             Ok(())
-        })?;
+        });
+        if res == Err(BackendError::NoMemory) {
+            self.undo_full(&[priv_fid, pub_fid]);
+        }
+        res?;
         self.meta_of(Dir::Prkdf, priv_fid)
     }
 
@@ -1666,7 +1706,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let n = self.free_index(&[0x29, 0x30])?;
         let priv_fid = 0x2900 | u16::from(n);
         let pub_fid = 0x3000 | u16::from(n);
-        self.write_op(|s, in_app, snap| {
+        let res = self.write_op(|s, in_app, snap| {
             enter_app(s, in_app)?;
             delete_quiet(s, in_app, priv_fid)?;
             s.create_file(&Fcp::private_key(priv_fid, 256, AC_PRIV_KEY)?)?;
@@ -1683,7 +1723,11 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             );
             list_in(s, in_app, snap, Dir::Pukdf, &puk)?;
             Ok(())
-        })?;
+        });
+        if res == Err(BackendError::NoMemory) {
+            self.undo_full(&[priv_fid, pub_fid]);
+        }
+        res?;
         self.meta_of(Dir::Prkdf, priv_fid)
     }
 
@@ -1765,10 +1809,14 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 )
             }
         };
-        self.write_op(|s, in_app, snap| {
+        let res = self.write_op(|s, in_app, snap| {
             write_value_file(s, in_app, fid, &value, ac)?;
             list_in(s, in_app, snap, dir, &entry)
-        })?;
+        });
+        if res == Err(BackendError::NoMemory) {
+            self.undo_full(&[fid]);
+        }
+        res?;
         self.meta_of(dir, fid)
     }
 
