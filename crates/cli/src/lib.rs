@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cmd;
 pub mod ctx;
 pub mod error;
+pub mod notify;
 pub mod output;
 pub mod secrets;
 
@@ -56,6 +57,9 @@ where
         }
     };
     let json = cli.global.json;
+    if let cli::Command::Watch(a) = &cli.command {
+        return cmd::watch::run(a, &cli.global, rt, out, err);
+    }
     let r = cmd::dispatch(&cli, rt);
     match r {
         Ok(report) => {

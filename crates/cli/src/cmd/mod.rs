@@ -10,6 +10,7 @@ pub mod list;
 pub mod p12;
 pub mod pin;
 pub mod rename;
+pub mod watch;
 
 use crate::cli::{CertsCmd, Cli, Command, P12Cmd, PinCmd};
 use crate::ctx::{Ctx, Selector};
@@ -45,6 +46,7 @@ pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
         Command::Csr(a) => keygen::csr(&open(rt)?, rt, a),
         Command::P12(P12Cmd::Show(a)) => p12::show(rt, a),
         Command::P12(P12Cmd::Passwd(a)) => p12::passwd(rt, a),
+        Command::Watch(_) => Err(watch::not_streamed()),
     }
 }
 
