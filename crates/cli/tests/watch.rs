@@ -123,7 +123,8 @@ fn next_event(rx: &Receiver<Seen>) -> Event {
     loop {
         match rx.recv_timeout(Duration::from_secs(20)).unwrap() {
             Seen::Event(e) => return e,
-            Seen::Warning(_) | Seen::Watching => {}
+            Seen::Warning(w) => panic!("unexpected warning: {w}"),
+            Seen::Watching => {}
         }
     }
 }
