@@ -220,3 +220,18 @@ err-pin-length = the new { $who } has { $len } characters; the token's policy al
 err-pin-digits-only = the new { $who } may contain digits only (the token's policy)
 err-pin-needs-digit = the new { $who } must contain at least one digit (the token's policy)
 err-pin-needs-letter = the new { $who } must contain at least one letter (the token's policy)
+
+## watch
+watch-inserted = { $time } inserted: token "{ $label }" serial { $serial } in { $reader }
+watch-inserted-unreadable = { $time } inserted: a token that cannot be read ({ $detail }) in { $reader }
+watch-removed = { $time } removed: token "{ $label }" serial { $serial } from { $reader }
+watch-removed-unknown = { $time } removed: token from { $reader }
+watch-watching = Watching for tokens being inserted and removed (Ctrl-C to stop).
+watch-title-inserted = Token inserted
+watch-title-removed = Token removed
+watch-body = "{ $label }" (serial { $serial })
+watch-body-unknown = in { $reader }
+watch-no-bus = warning: --notify: no D-Bus session bus ({ $detail }); watching without desktop notifications
+watch-notify-failed = warning: --notify: the desktop notification could not be shown ({ $detail }); further failures are not reported
+watch-output-closed = the output was closed
+watch-not-streamed = watch streams its output: it runs from `run`, not `dispatch`

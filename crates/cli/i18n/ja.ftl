@@ -220,3 +220,18 @@ err-pin-length = 新しい { $who } は { $len } 文字です。トークンの�
 err-pin-digits-only = 新しい { $who } には数字しか使えません（トークンのポリシー）
 err-pin-needs-digit = 新しい { $who } には数字を 1 文字以上含めてください（トークンのポリシー）
 err-pin-needs-letter = 新しい { $who } には英字を 1 文字以上含めてください（トークンのポリシー）
+
+## watch
+watch-inserted = { $time } 挿入: トークン「{ $label }」シリアル番号 { $serial }（{ $reader }）
+watch-inserted-unreadable = { $time } 挿入: 読み取れないトークン（{ $detail }）（{ $reader }）
+watch-removed = { $time } 取り外し: トークン「{ $label }」シリアル番号 { $serial }（{ $reader }）
+watch-removed-unknown = { $time } 取り外し: トークン（{ $reader }）
+watch-watching = トークンの挿入と取り外しを監視しています（Ctrl-C で終了）。
+watch-title-inserted = トークンが挿入されました
+watch-title-removed = トークンが取り外されました
+watch-body = 「{ $label }」（シリアル番号 { $serial }）
+watch-body-unknown = { $reader }
+watch-no-bus = 警告: --notify: D-Bus セッションバスがありません（{ $detail }）。デスクトップ通知なしで監視を続けます
+watch-notify-failed = 警告: --notify: デスクトップ通知を表示できませんでした（{ $detail }）。以後の失敗は報告しません
+watch-output-closed = 出力が閉じられました
+watch-not-streamed = watch は出力を逐次書き出すため、`dispatch` ではなく `run` から実行されます

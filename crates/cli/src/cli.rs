@@ -77,6 +77,9 @@ pub enum Command {
     /// PKCS#12 files: show the contents, change the password.
     #[command(subcommand)]
     P12(P12Cmd),
+    /// Print a line per token inserted or removed, until interrupted (desktop notifications
+    /// with --notify).
+    Watch(crate::cmd::watch::WatchArgs),
     /// One bundle for a help desk: versions, readers, ATRs, token info, configuration, the last
     /// result and a debug trace (no PIN, key or private data).
     Diag(DiagArgs),

@@ -15,6 +15,7 @@ pub mod cmd;
 pub mod ctx;
 pub mod error;
 pub mod i18n;
+pub mod notify;
 pub mod output;
 pub mod secrets;
 
@@ -72,6 +73,9 @@ where
         }
     };
     let json = cli.global.json;
+    if let cli::Command::Watch(a) = &cli.command {
+        return cmd::watch::run(a, &cli.global, rt, out, err);
+    }
     let r = cmd::dispatch(&cli, rt);
     let name = cmd::name(&cli.command);
     if let (Some(dir), false) = (&rt.state_dir, name == "diag") {

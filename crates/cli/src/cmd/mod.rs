@@ -11,6 +11,7 @@ pub mod list;
 pub mod p12;
 pub mod pin;
 pub mod rename;
+pub mod watch;
 
 use crate::cli::{CertsCmd, Cli, Command, P12Cmd, PinCmd};
 use crate::ctx::{Ctx, Selector};
@@ -46,6 +47,7 @@ pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
         Command::Csr(a) => keygen::csr(&open(rt)?, rt, a),
         Command::P12(P12Cmd::Show(a)) => p12::show(rt, a),
         Command::P12(P12Cmd::Passwd(a)) => p12::passwd(rt, a),
+        Command::Watch(_) => Err(watch::not_streamed()),
         Command::Diag(a) => diag::run(rt, &sel, a.out.as_deref()),
     }
 }
@@ -67,6 +69,7 @@ pub fn name(c: &Command) -> &'static str {
         Command::Csr(_) => "csr",
         Command::P12(_) => "p12",
         Command::Diag(_) => "diag",
+        Command::Watch(_) => "watch",
     }
 }
 
