@@ -468,8 +468,18 @@ fn diag_bundle_has_what_a_help_desk_needs_and_no_secrets() {
     );
     assert_eq!(o.exit, Exit::WrongPin);
     let out = env.path("diag.json");
-    let o = env.run(&["diag", "-o", out.to_str().unwrap()], Given::default());
-    assert_eq!(o.exit, Exit::Ok, "{}", o.stderr);
+    // The real binary, in its own process: the debug trace must not depend on what other
+    // tests of this process do with tracing at the same time.
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_epass2003-tool"))
+        .args(["diag", "-o", out.to_str().unwrap()])
+        .env("EPASS2003_EMULATOR", &env.state)
+        .env("EPASS2003_PCSC", "0")
+        .env("EPASS2003_CONF", "/dev/null")
+        .env("XDG_STATE_HOME", env.path("xdg"))
+        .env_remove("EPASS2003_LOG")
+        .status()
+        .unwrap();
+    assert!(st.success(), "{st}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,

@@ -11,9 +11,7 @@ use crate::error::{Error, Result};
 use crate::login::{check_pin, LoginState, PinCounter};
 use crate::token::{Handles, Token};
 use cryptoki_sys::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
-use pkcs15::backend::{
-    CardFacts, InitParams, ObjectMeta, PinPolicy, PinRole, PinStatus, TokenDescription,
-};
+use pkcs15::backend::{CardFacts, InitParams, ObjectMeta, PinRole, PinStatus, TokenDescription};
 
 /// Longest token label PKCS#11 can carry (`CK_TOKEN_INFO.label`): 32 bytes of UTF-8.
 pub const MAX_LABEL_BYTES: usize = 32;
@@ -33,26 +31,12 @@ pub fn check_label(label: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Everything an initialisation writes.
+/// Everything an initialisation writes, and how it is authorised.
 pub struct InitSpec<'a> {
-    /// The new token label.
-    pub label: &'a str,
+    /// What is written (label, new PINs, maximum tries, policies, timeout).
+    pub params: InitParams<'a>,
     /// The token's current SO PIN, needed to re-initialise an initialised token.
     pub current_so_pin: Option<&'a [u8]>,
-    /// The new SO PIN.
-    pub so_pin: &'a [u8],
-    /// The new user PIN (set now; `None` leaves it for `C_InitPIN`).
-    pub user_pin: Option<&'a [u8]>,
-    /// Maximum tries of the user PIN (0..=10; 0 = no counter).
-    pub user_max_tries: u8,
-    /// Maximum tries of the SO PIN (0..=10).
-    pub so_max_tries: u8,
-    /// Policy of the user PIN.
-    pub user_pin_policy: PinPolicy,
-    /// Policy of the SO PIN.
-    pub so_pin_policy: PinPolicy,
-    /// Inactivity timeout in minutes (0..=600, 0 = none).
-    pub auth_timeout_minutes: u16,
     /// Erase with the card's own erase, without the current SO PIN: the way out for a token
     /// whose SO PIN is unknown or locked (everything on it is lost).
     pub erase: bool,
@@ -193,21 +177,23 @@ impl Token {
         if self.desc.write_protected.is_some() && !self.desc.initialized {
             return Err(Error::TokenWriteProtected);
         }
-        check_label(spec.label).map_err(|_| Error::ArgumentsBad("label longer than 32 bytes"))?;
-        if spec.user_max_tries > MAX_TRIES_LIMIT || spec.so_max_tries > MAX_TRIES_LIMIT {
+        check_label(spec.params.label)
+            .map_err(|_| Error::ArgumentsBad("label longer than 32 bytes"))?;
+        if spec.params.user_max_tries > MAX_TRIES_LIMIT
+            || spec.params.so_max_tries > MAX_TRIES_LIMIT
+        {
             return Err(Error::ArgumentsBad("maximum tries out of range 0..10"));
         }
-        if spec.auth_timeout_minutes > MAX_TIMEOUT_MINUTES {
+        if spec.params.auth_timeout_minutes > MAX_TIMEOUT_MINUTES {
             return Err(Error::ArgumentsBad("timeout out of range 0..600 minutes"));
         }
-        check_pin(&spec.so_pin_policy, spec.so_pin)?;
-        if let Some(u) = spec.user_pin {
-            check_pin(&spec.user_pin_policy, u)?;
+        check_pin(&spec.params.so_pin_policy, spec.params.so_pin)?;
+        if let Some(u) = spec.params.user_pin {
+            check_pin(&spec.params.user_pin_policy, u)?;
         }
         if spec.erase {
-            let params = self.params(spec, spec.so_pin);
             self.backend
-                .erase_and_init(&params)
+                .erase_and_init(&spec.params)
                 .map_err(|e| self.be(e))?;
             return self.after_init();
         }
@@ -222,30 +208,21 @@ impl Token {
             // Feitian-middleware token: its user PIN authorises re-initialisation (glue.rs).
             // The layout's init path takes that PIN as the new SO PIN; change it afterwards.
             let cur = spec.current_so_pin.ok_or(Error::UserNotLoggedIn)?;
-            let params = self.params(spec, cur);
+            let params = InitParams {
+                so_pin: cur,
+                ..spec.params.clone()
+            };
             self.finish_init(&params)?;
-            if cur != spec.so_pin {
-                let r = self.backend.change_pin(PinRole::So, cur, spec.so_pin);
+            if cur != spec.params.so_pin {
+                let r = self
+                    .backend
+                    .change_pin(PinRole::So, cur, spec.params.so_pin);
                 self.pin_result(PinRole::So, r)?;
                 let _ = self.backend.logout();
             }
             return Ok(());
         }
-        let params = self.params(spec, spec.so_pin);
-        self.finish_init(&params)
-    }
-
-    fn params<'a>(&self, spec: &InitSpec<'a>, so_pin: &'a [u8]) -> InitParams<'a> {
-        InitParams {
-            label: spec.label,
-            so_pin,
-            user_pin: spec.user_pin,
-            user_max_tries: spec.user_max_tries,
-            so_max_tries: spec.so_max_tries,
-            user_pin_policy: spec.user_pin_policy.clone(),
-            so_pin_policy: spec.so_pin_policy.clone(),
-            auth_timeout_minutes: spec.auth_timeout_minutes,
-        }
+        self.finish_init(&spec.params)
     }
 
     fn finish_init(&mut self, params: &InitParams<'_>) -> Result<()> {
@@ -253,7 +230,8 @@ impl Token {
         self.after_init()
     }
 
-    fn after_init(&mut self) -> Result<()> {
+    /// Back to the public state with a fresh description after an initialisation.
+    pub(crate) fn after_init(&mut self) -> Result<()> {
         self.login = LoginState::Public;
         let _ = self.backend.logout();
         self.desc = self.backend.describe().map_err(|e| self.be(e))?;

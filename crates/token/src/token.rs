@@ -494,12 +494,7 @@ impl Token {
             BackendError::InvalidInput(_) => Error::ArgumentsBad("C_InitToken settings"),
             e => self.be(e),
         })?;
-        self.login = LoginState::Public;
-        let _ = self.backend.logout();
-        self.desc = self.backend.describe().map_err(|e| self.be(e))?;
-        self.objects = None;
-        self.refresh_counters();
-        Ok(())
+        self.after_init()
     }
 
     // ---------------------------------------------------------------- objects

@@ -88,14 +88,18 @@ pub fn run(rt: &mut Runtime<'_>, sel: &Selector, out: Option<&std::path::Path>) 
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let info =
-        tracing::subscriber::with_default(subscriber, || match Ctx::open(rt.config.clone(), sel) {
+    let info = tracing::subscriber::with_default(subscriber, || {
+        // Callsites first hit before this subscriber existed were cached as "never": ask them
+        // again now that it is the default.
+        tracing::callsite::rebuild_interest_cache();
+        match Ctx::open(rt.config.clone(), sel) {
             Ok(ctx) => match super::info::run(&ctx) {
                 Ok(r) => r.json,
                 Err(e) => e.to_json(),
             },
             Err(e) => e.to_json(),
-        });
+        }
+    });
     let trace = buf
         .0
         .lock()

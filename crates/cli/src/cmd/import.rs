@@ -22,7 +22,6 @@ use der::Decode;
 use pkcs15::backend::{KeyUsage, ObjectKind, ObjectMeta};
 use pki_files::pkcs12::PrivateKey;
 use serde_json::{json, Value};
-use sha1::{Digest, Sha1};
 use token::attr::{b, ul, Template};
 
 /// The key bits of a SubjectPublicKeyInfo (RSAPublicKey DER, or the EC point), for comparing
@@ -32,31 +31,10 @@ pub fn spki_key_bits(spki_der: &[u8]) -> Option<Vec<u8>> {
     Some(spki.subject_public_key.raw_bytes().to_vec())
 }
 
-/// The NSS-style CKA_ID of a public key: SHA-1 of the RSA modulus, or of the EC point.
+/// The NSS-style CKA_ID of a public key (SHA-1 of the RSA modulus, or of the EC point): the
+/// library's own derivation, so the tool and `C_CreateObject` agree.
 pub fn derived_id(spki_der: &[u8]) -> Option<Vec<u8>> {
-    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
-    let bits = spki.subject_public_key.raw_bytes();
-    if spki.algorithm.oid == const_oid_rsa() {
-        let k = rsa_modulus(bits)?;
-        Some(Sha1::digest(k).to_vec())
-    } else {
-        Some(Sha1::digest(bits).to_vec())
-    }
-}
-
-fn const_oid_rsa() -> der::asn1::ObjectIdentifier {
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1")
-}
-
-fn rsa_modulus(rsa_public_key_der: &[u8]) -> Option<Vec<u8>> {
-    #[derive(der::Sequence)]
-    struct RsaPub<'a> {
-        n: der::asn1::UintRef<'a>,
-        e: der::asn1::UintRef<'a>,
-    }
-    let k = RsaPub::from_der(rsa_public_key_der).ok()?;
-    let _ = k.e;
-    Some(k.n.as_bytes().to_vec())
+    token::crypto::PublicKey::from_spki(spki_der).map(|k| token::token::derived_id(&k))
 }
 
 /// (CKA_ID, label, key bits) of a key pair on the token.

@@ -17,7 +17,7 @@ use crate::error::{Result, ToolError};
 use crate::output::Report;
 use crate::secrets::{need, strength, Secret};
 use crate::{t, Runtime};
-use pkcs15::backend::{PinPolicy, PinRole};
+use pkcs15::backend::{InitParams, PinPolicy, PinRole};
 use serde_json::json;
 use token::admin::InitSpec;
 
@@ -112,15 +112,17 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &InitArgs) -> Result<R
     super::pin::check_new(&user_policy, &user_pin, &t!("word-user-pin")).map_err(e)?;
     (rt.progress)(&t!("init-progress"));
     let spec = InitSpec {
-        label: &label,
+        params: InitParams {
+            label: &label,
+            so_pin: so_pin.as_bytes(),
+            user_pin: Some(user_pin.as_bytes()),
+            user_max_tries: user_max,
+            so_max_tries: so_max,
+            user_pin_policy: user_policy,
+            so_pin_policy: so_policy,
+            auth_timeout_minutes: timeout,
+        },
         current_so_pin: current.as_ref().map(|p| p.as_bytes()),
-        so_pin: so_pin.as_bytes(),
-        user_pin: Some(user_pin.as_bytes()),
-        user_max_tries: user_max,
-        so_max_tries: so_max,
-        user_pin_policy: user_policy,
-        so_pin_policy: so_policy,
-        auth_timeout_minutes: timeout,
         erase: a.erase,
     };
     ctx.module

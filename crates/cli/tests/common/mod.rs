@@ -69,7 +69,7 @@ impl Env {
             progress: &mut progress,
             now: self.now,
             lang: self.lang,
-            state_dir: Some(self.dir.path().join("state")),
+            state_dir: Some(self.dir.path().join("xdg").join("epass2003")),
         };
         let mut out = Vec::new();
         let mut err = Vec::new();
