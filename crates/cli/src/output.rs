@@ -60,15 +60,10 @@ impl Lines {
     }
     /// Render with the values aligned, each line indented by `indent` spaces.
     pub fn render(&self, indent: usize) -> String {
-        let w = self
-            .0
-            .iter()
-            .map(|(k, _)| k.chars().count())
-            .max()
-            .unwrap_or(0);
+        let w = self.0.iter().map(|(k, _)| width(k)).max().unwrap_or(0);
         let mut s = String::new();
         for (k, v) in &self.0 {
-            let pad = w - k.chars().count();
+            let pad = w - width(k);
             s.push_str(&format!(
                 "{:indent$}{k}:{:pad$} {v}\n",
                 "",
@@ -78,5 +73,47 @@ impl Lines {
             ));
         }
         s
+    }
+}
+
+/// Columns a string takes on a terminal: East Asian wide and full-width characters (kana,
+/// kanji, full-width forms) take two.
+pub fn width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            let u = c as u32;
+            let wide = matches!(u,
+                0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF
+                | 0x4E00..=0x9FFF | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF
+                | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6);
+            if wide {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_characters_align() {
+        assert_eq!(width("ラベル"), 6);
+        assert_eq!(width("SO PIN"), 6);
+        assert_eq!(width("（OpenSC 互換）"), 15);
+        let mut l = Lines::default();
+        l.add("ラベル", "a")
+            .add("SO PIN", "b")
+            .add("モデル名前", "c");
+        let r = l.render(0);
+        // Every value starts in the same terminal column.
+        let cols: Vec<usize> = r
+            .lines()
+            .map(|x| width(&x[..x.rfind(' ').unwrap_or(0)]))
+            .collect();
+        assert!(cols.windows(2).all(|w| w[0] == w[1]), "{r}");
     }
 }
