@@ -17,6 +17,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use fs2::FileExt;
@@ -38,6 +39,9 @@ pub enum StoreError {
     /// The file does not exist.
     #[error("state file {0} does not exist (create it with `epass2003-emu new --state {0}`)")]
     NotFound(PathBuf),
+    /// The path is a symbolic link to nothing: never taken for a missing (blank) card.
+    #[error("state file {0} is a symbolic link whose target does not exist")]
+    DanglingSymlink(PathBuf),
     /// The file exists where a new card was to be created.
     #[error("state file {0} already exists; refusing to overwrite a card")]
     Exists(PathBuf),
@@ -81,6 +85,36 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
+/// The file a state path stands for: a symbolic link is followed (writes go to its target,
+/// the link stays), a dangling one is an error.
+fn resolve(path: &Path) -> Result<PathBuf, StoreError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(StoreError::DanglingSymlink(path.to_path_buf()))
+            }
+            Err(e) => Err(io_err(path)(e)),
+        },
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// The state file holds the card's private keys and PIN hashes: say so once if others can
+/// read it.
+fn warn_if_readable_by_others(path: &Path) {
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "state file readable by others");
+            eprintln!(
+                "epass2003: warning: the state file {} can be read by other users (it holds the \
+                 token's private keys and PIN hashes): chmod 600 it",
+                path.display()
+            );
+        }
+    }
+}
+
 impl StateFile {
     fn lock(path: &Path) -> Result<File, StoreError> {
         let mut lock_path = path.as_os_str().to_owned();
@@ -89,6 +123,7 @@ impl StateFile {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&lock_path)
             .map_err(io_err(path))?;
         lock.try_lock_exclusive()
@@ -98,6 +133,16 @@ impl StateFile {
 
     /// Create a new state file holding `card`. Fails if the file already exists.
     pub fn create(path: &Path, card: &Card) -> Result<StateFile, StoreError> {
+        let path = &resolve(path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io_err(path))?;
+            }
+        }
         let lock = Self::lock(path)?;
         if path.exists() {
             return Err(StoreError::Exists(path.to_path_buf()));
@@ -112,8 +157,15 @@ impl StateFile {
 
     /// Open and lock an existing state file and load its card.
     pub fn open(path: &Path) -> Result<(StateFile, Card), StoreError> {
+        let path = &resolve(path)?;
+        if !path.exists() {
+            // No lock file is made next to a card that does not exist (its folder may not exist
+            // either); `create` takes the lock and checks again.
+            return Err(StoreError::NotFound(path.to_path_buf()));
+        }
         let lock = Self::lock(path)?;
         let card = Self::load(path)?;
+        warn_if_readable_by_others(path);
         Ok((
             StateFile {
                 path: path.to_path_buf(),
@@ -127,7 +179,7 @@ impl StateFile {
     /// process may have it attached (writers replace the file atomically, so a read sees one
     /// consistent state). Changes to the returned card are not saved.
     pub fn peek(path: &Path) -> Result<Card, StoreError> {
-        Self::load(path)
+        Self::load(&resolve(path)?)
     }
 
     fn load(path: &Path) -> Result<Card, StoreError> {
@@ -249,7 +301,10 @@ fn save_atomic(path: &Path, body: &[u8]) -> io::Result<()> {
             .create(true)
             .truncate(true)
             .write(true)
+            .mode(0o600)
             .open(&tmp)?;
+        // A temporary file left by a crash may have other permissions.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(&encode(body))?;
         f.sync_all()?;
     }
@@ -268,6 +323,39 @@ mod tests {
 
     fn blank() -> Card {
         Card::new_blank(Variant::Aes, CardOptions::default())
+    }
+
+    #[test]
+    fn private_mode_parent_created_symlink_followed_dangling_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // The parent folder is created (0700); the file is 0600, also after a save.
+        let p = dir.path().join("new/sub/card.state");
+        let f = StateFile::create(&p, &blank()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(mode(p.parent().unwrap()), 0o700);
+        f.save(&blank().to_state_bytes()).unwrap();
+        assert_eq!(mode(&p), 0o600);
+        drop(f);
+        // A symlink is written through: the link stays a link, the target gets the content.
+        let link = dir.path().join("link.state");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let (f, card) = StateFile::open(&link).unwrap();
+        f.save(&card.to_state_bytes()).unwrap();
+        drop(f);
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(StateFile::peek(&link).unwrap().serial(), card.serial());
+        // A dangling symlink is an error, never a blank card.
+        let dangling = dir.path().join("dangling.state");
+        std::os::unix::fs::symlink(dir.path().join("nothing"), &dangling).unwrap();
+        assert!(matches!(
+            StateFile::open_or_create(&dangling, blank),
+            Err(StoreError::DanglingSymlink(_))
+        ));
+        assert!(!dir.path().join("nothing").exists());
     }
 
     #[test]
