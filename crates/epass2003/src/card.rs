@@ -286,14 +286,14 @@ impl CardSession<'_> {
             wire_len,
             "C-APDU"
         );
-        if !c.ins().is_sensitive() {
+        if c.ins().may_log_command_data() {
             trace!(data = %hex::encode_upper(&c.data), "C-APDU data");
         }
     }
 
     fn log_resp(c: &Command, r: &Response, started: Instant) {
         debug!(sw = %r.sw, len = r.data.len(), us = started.elapsed().as_micros() as u64, "R-APDU");
-        if !c.ins().is_sensitive() {
+        if c.ins().may_log_response_data() {
             trace!(data = %hex::encode_upper(&r.data), "R-APDU data");
         }
     }

@@ -173,9 +173,69 @@ open_ins! {
     WriteKeyComponent = 0xE7, true, "`E7` WRITE RSA KEY COMPONENT (§5.16)";
 }
 
+impl Ins {
+    /// Whether a command's data may appear in a trace: only commands whose data can never be
+    /// secret (file ids, FCPs, security-environment references, key-generation parameters).
+    /// Everything else — PINs and PIN keys, key components, data written to files (private
+    /// data objects), the input of a security operation — is logged by length only.
+    pub fn may_log_command_data(self) -> bool {
+        matches!(
+            self,
+            Ins::SelectFile
+                | Ins::GetData
+                | Ins::ListFiles
+                | Ins::ManageSecurityEnv
+                | Ins::GenerateKeyPair
+                | Ins::ReadPublicKey
+                | Ins::ReadBinary
+                | Ins::ReadRecord
+                | Ins::CreateFile
+                | Ins::DeleteFile
+        )
+    }
+
+    /// Whether a response's data may appear in a trace: FCIs, capability and serial data, file
+    /// lists, public keys. Never the result of a security operation (a decryption's plaintext,
+    /// e.g. a TLS premaster secret), file contents (private data objects), challenges or card
+    /// cryptograms.
+    pub fn may_log_response_data(self) -> bool {
+        matches!(
+            self,
+            Ins::SelectFile | Ins::GetData | Ins::ListFiles | Ins::ReadPublicKey | Ins::ReadRecord
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_trace_may_show() {
+        for ins in [
+            Ins::PerformSecurityOp,
+            Ins::ReadBinary,
+            Ins::GetChallenge,
+            Ins::InitializeUpdate,
+        ] {
+            assert!(!ins.may_log_response_data(), "{ins:?}");
+        }
+        for ins in [
+            Ins::UpdateBinary,
+            Ins::UpdateRecord,
+            Ins::AppendRecord,
+            Ins::WriteKeyComponent,
+            Ins::InstallSecretKey,
+            Ins::UpdateSecretKey,
+            Ins::Verify,
+            Ins::ExternalAuthenticate,
+            Ins::PerformSecurityOp,
+            Ins::from_u8(0x99),
+        ] {
+            assert!(!ins.may_log_command_data(), "{ins:?}");
+            assert!(!ins.may_log_response_data(), "{ins:?}");
+        }
+    }
 
     #[test]
     fn sw_round_trip_all_values() {
