@@ -1256,7 +1256,11 @@ impl Token {
             KeyType::Rsa { .. } => self.backend.rsa_raw(op.key, &block),
             KeyType::EcP256 => self.backend.ecdsa_sign(op.key, &block),
         };
-        r.map_err(|e| self.be(e))
+        r.map_err(|e| match e {
+            // CKM_RSA_X_509 input not below the modulus.
+            BackendError::InvalidInput(_) => Error::DataInvalid,
+            e => self.be(e),
+        })
     }
 
     /// `C_Sign` (single part) — computes once; the result is kept until delivered.
@@ -1421,11 +1425,11 @@ impl Token {
         if input.len() != op.k {
             return Err(Error::EncryptedDataLenRange);
         }
-        let raw = Zeroizing::new(
-            self.backend
-                .rsa_raw(op.key, &input)
-                .map_err(|e| self.be(e))?,
-        );
+        let raw = Zeroizing::new(self.backend.rsa_raw(op.key, &input).map_err(|e| match e {
+            // A ciphertext not below the modulus.
+            BackendError::InvalidInput(_) => Error::EncryptedDataInvalid,
+            e => self.be(e),
+        })?);
         let mut raw_k = vec![0u8; op.k.saturating_sub(raw.len())];
         raw_k.extend_from_slice(&raw);
         let raw_k = Zeroizing::new(raw_k);

@@ -389,3 +389,32 @@ fn typed_ec_import_usage_is_recorded_and_enforced() {
     vk.verify_prehash(&hash, &p256::ecdsa::Signature::from_slice(&sig).unwrap())
         .unwrap();
 }
+
+/// CKM_RSA_X_509 input that is not below the modulus is bad data (CKR_DATA_INVALID), not a
+/// device error; a ciphertext not below the modulus is CKR_ENCRYPTED_DATA_INVALID.
+#[test]
+fn raw_rsa_input_not_below_the_modulus_is_bad_data() {
+    let card = personalised();
+    let m = module(&card);
+    let h = m.open_session(0, CKF_SERIAL_SESSION).unwrap();
+    m.with_session(h, |t, _| t.login(CKU_USER, b"123456"))
+        .unwrap();
+    let class = Template(vec![(
+        CKA_CLASS,
+        (CKO_PRIVATE_KEY as CK_ULONG).to_ne_bytes().to_vec(),
+    )]);
+    let key = m.with_session(h, |t, hs| t.find(hs, &class)).unwrap()[0];
+    let mech = Mechanism {
+        mechanism: CKM_RSA_X_509,
+        params: token::mechanism::MechParams::None,
+    };
+    m.with_session(h, |t, hs| t.sign_init(hs, h, &mech, key))
+        .unwrap();
+    let r = m.with_session(h, |t, _| t.sign(h, &[0xFF; 256]));
+    assert_eq!(r, Err(token::Error::DataInvalid));
+    // The session still works: a small input signs.
+    m.with_session(h, |t, hs| t.sign_init(hs, h, &mech, key))
+        .unwrap();
+    let sig = m.with_session(h, |t, _| t.sign(h, &[0x01; 32])).unwrap();
+    assert_eq!(sig.len(), 256);
+}

@@ -1868,7 +1868,17 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
 
     fn rsa_raw(&mut self, key: ObjectRef, block: &[u8]) -> Result<Vec<u8>> {
         let fid = self.key_fid(key, false)?;
-        self.key_op(|s| s.rsa_raw(fid, block))
+        // `6A 80`: the block is not below the modulus (§5.18) — bad input, not a device fault.
+        self.key_op(|s| {
+            s.rsa_raw(fid, block).map_err(|e| match e {
+                epass2003::Error::Sw(sw) if sw.to_u16() == 0x6A80 => {
+                    epass2003::Error::InvalidArgument(
+                        "the input is not below the key's modulus".into(),
+                    )
+                }
+                e => e,
+            })
+        })
     }
 
     fn ecdsa_sign(&mut self, key: ObjectRef, hash: &[u8]) -> Result<Vec<u8>> {
