@@ -170,6 +170,7 @@ impl Token {
         self.require_user()?;
         let r = match &key.material {
             PrivateKeyMaterial::Rsa { n, e, d } => {
+                check_rsa_components(n, e, d)?;
                 let mut imp = RsaKeyImport {
                     n: n.clone(),
                     e: e.clone(),
@@ -209,5 +210,60 @@ impl Token {
         let handle = self.add_entry(handles, meta);
         self.relist(handles)?;
         Ok(handle)
+    }
+}
+
+/// The components of an RSA private key agree: 1 < e, d < n, the modulus is 1024 or 2048 bits
+/// (what the card holds), and (m^e)^d = m for two test values. Checked before anything reaches
+/// the card: a key whose d does not belong to n would be stored and then sign garbage.
+fn check_rsa_components(n: &[u8], e: &[u8], d: &[u8]) -> Result<()> {
+    use rsa::BigUint;
+    let n = BigUint::from_bytes_be(n);
+    let e = BigUint::from_bytes_be(e);
+    let d = BigUint::from_bytes_be(d);
+    let one = BigUint::from(1u8);
+    let bits = n.bits();
+    if bits != 1024 && bits != 2048 {
+        return Err(Error::KeySizeRange);
+    }
+    if e <= one || e >= n || d <= one || d >= n {
+        return Err(Error::AttributeValueInvalid);
+    }
+    for m in [BigUint::from(2u8), BigUint::from(0x1234_5678_9abc_def1u64)] {
+        if m.modpow(&e, &n).modpow(&d, &n) != m {
+            return Err(Error::AttributeValueInvalid);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod rsa_check_tests {
+    use super::*;
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+
+    #[test]
+    fn components_that_do_not_agree_are_refused() {
+        let k = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
+        let (n, e, d) = (
+            k.n().to_bytes_be(),
+            k.e().to_bytes_be(),
+            k.d().to_bytes_be(),
+        );
+        check_rsa_components(&n, &e, &d).unwrap();
+        let mut bad = d.clone();
+        bad[10] ^= 1;
+        assert_eq!(
+            check_rsa_components(&n, &e, &bad),
+            Err(Error::AttributeValueInvalid)
+        );
+        assert_eq!(
+            check_rsa_components(&n[1..], &e, &d),
+            Err(Error::KeySizeRange)
+        );
+        assert_eq!(
+            check_rsa_components(&n, &[1], &d),
+            Err(Error::AttributeValueInvalid)
+        );
     }
 }
