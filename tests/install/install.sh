@@ -146,11 +146,12 @@ tls() {
     srv=$!
     sleep 0.5
     printf 'GET / HTTP/1.0\r\n\r\n' | GNUTLS_PIN="$PIN" gnutls-cli --x509cafile "$D/ca.crt" \
-        --x509keyfile "pkcs11:token=install%20test;type=private" \
-        --x509certfile "pkcs11:token=install%20test;type=cert" \
+        --x509keyfile "pkcs11:token=install%20test;object=install%20user;type=private" \
+        --x509certfile "pkcs11:token=install%20test;object=install%20user;type=cert" \
         -p "$port" 127.0.0.1 > "$D/gnutls.out" 2>&1
     kill "$srv" 2> /dev/null; wait "$srv" 2> /dev/null
     cat "$D/gnutls.out"
+    grep -E "Handshake was completed|^- Description" "$D/gnutls.out" > "$D/handshake.txt"
     grep -q "Handshake was completed" "$D/gnutls.out" &&
     grep -Eq "Subject: .*CN *= *Install User|subject=.*CN *= *Install User" "$D/gnutls.out"
 }
