@@ -7,7 +7,9 @@ use epass2003::{ConnectOptions, Connection};
 #[cfg(feature = "emulator")]
 use epass2003_emu::store::StateFile;
 use pkcs15::backend::TokenBackend;
+#[cfg(feature = "emulator")]
 use std::path::PathBuf;
+#[cfg(feature = "emulator")]
 use std::sync::{Arc, Mutex};
 
 /// One slot's source of tokens.
