@@ -166,6 +166,32 @@ nss() {
     ! modutil -dbdir "sql:$D/nssdb" -list | grep -q "ePass2003"
 }
 check "epass2003-nss-register adds, sees it registered, removes" nss
+firefox_running() {
+    # A profile whose `lock` names a live process (here: this shell) is refused, and left alone.
+    local prof="$D/firefox/abcd.default-esr"
+    mkdir -p "$prof" && certutil -N -d "sql:$prof" --empty-password &&
+    ln -s "127.0.0.1:+$$" "$prof/lock" &&
+    ! /usr/local/bin/epass2003-nss-register "$prof" &&
+    ! modutil -dbdir "sql:$prof" -list | grep -q "ePass2003"
+}
+check "epass2003-nss-register refuses a profile a running Firefox holds" firefox_running
+# ssh-agent's default PKCS#11 allow-list (/usr/lib*/*,/usr/local/lib*/*) accepts the library.
+ssh_agent() {
+    local agent rc
+    printf '#!/bin/sh\necho %s\n' "$PIN" > "$D/askpass" && chmod +x "$D/askpass" || return 1
+    ssh-agent -D -a "$D/agent.sock" > "$D/ssh-agent.log" 2>&1 &
+    agent=$!
+    for _ in $(seq 50); do [ -S "$D/agent.sock" ] && break; sleep 0.1; done
+    SSH_AUTH_SOCK="$D/agent.sock" SSH_ASKPASS="$D/askpass" SSH_ASKPASS_REQUIRE=force \
+        ssh-add -s /usr/local/lib/libepass2003_pkcs11.so < /dev/null &&
+    SSH_AUTH_SOCK="$D/agent.sock" ssh-add -L | tee "$D/ssh-add-L.txt" | grep -q "^ssh-rsa "
+    rc=$?
+    kill "$agent" 2> /dev/null; wait "$agent" 2> /dev/null
+    return "$rc"
+}
+if command -v ssh-agent > /dev/null; then
+    check "ssh-agent (default allow-list) loads /usr/local/lib/libepass2003_pkcs11.so: ssh-add -s, -L" ssh_agent
+fi
 check "ci/uninstall (default prefix)" "$ROOT/ci/uninstall"
 check "/usr/local, /etc/pkcs11 empty again" \
     bash -c "find /usr/local /etc/pkcs11 -mindepth 1 | tee /dev/stderr | grep -q . && exit 1; exit 0"
