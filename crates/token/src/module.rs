@@ -19,7 +19,9 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::readers::{EmulatorReader, PcscReader, Reader};
+#[cfg(feature = "emulator")]
+use crate::readers::EmulatorReader;
+use crate::readers::{PcscReader, Reader};
 use crate::token::{Handles, Token, TokenInfo};
 use cryptoki_sys::*;
 use std::collections::HashMap;
@@ -90,6 +92,29 @@ pub struct SlotInfo {
     pub flags: CK_FLAGS,
 }
 
+/// The slots of the emulated tokens in `config.emulator` (`EPASS2003_EMULATOR`).
+#[cfg(feature = "emulator")]
+fn emulated_readers(config: &Config) -> Vec<Box<dyn Reader>> {
+    config
+        .emulator
+        .iter()
+        .map(|p| Box::new(EmulatorReader::new(p.clone())) as Box<dyn Reader>)
+        .collect()
+}
+
+/// Built without the emulated token (no cargo feature `emulator`): `EPASS2003_EMULATOR` is
+/// ignored, with one note on stderr.
+#[cfg(not(feature = "emulator"))]
+fn emulated_readers(config: &Config) -> Vec<Box<dyn Reader>> {
+    if !config.emulator.is_empty() {
+        eprintln!(
+            "epass2003: EPASS2003_EMULATOR ignored: this library was built without the emulated \
+             token (cargo feature `emulator`); only PC/SC readers are used"
+        );
+    }
+    Vec::new()
+}
+
 /// The module (everything `C_Initialize` creates).
 pub struct Module {
     slots: RwLock<Vec<Arc<Slot>>>,
@@ -105,10 +130,7 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
 impl Module {
     /// Build the slot table from `config` (emulated slots first, then PC/SC readers).
     pub fn new(config: Config) -> Module {
-        let mut readers: Vec<Box<dyn Reader>> = Vec::new();
-        for p in &config.emulator {
-            readers.push(Box::new(EmulatorReader::new(p.clone())));
-        }
+        let readers = emulated_readers(&config);
         let m = Self::with_readers(config, readers);
         if m.config.pcsc {
             if let Ok(mut slots) = m.slots.write() {

@@ -4,9 +4,12 @@
 use crate::error::{Error, Result};
 use epass2003::transport::Transport;
 use epass2003::{ConnectOptions, Connection};
+#[cfg(feature = "emulator")]
 use epass2003_emu::store::StateFile;
 use pkcs15::backend::TokenBackend;
+#[cfg(feature = "emulator")]
 use std::path::PathBuf;
+#[cfg(feature = "emulator")]
 use std::sync::{Arc, Mutex};
 
 /// One slot's source of tokens.
@@ -38,12 +41,14 @@ fn open_backend(
     crate::glue::open_backend(conn, emulated)
 }
 
-/// An emulated ePass2003 in a state file, in-process.
+/// An emulated ePass2003 in a state file, in-process (cargo feature `emulator`).
+#[cfg(feature = "emulator")]
 pub struct EmulatorReader {
     path: PathBuf,
     card: Option<Arc<Mutex<epass2003_emu::Card>>>,
 }
 
+#[cfg(feature = "emulator")]
 impl EmulatorReader {
     /// The emulated card in `path` (a blank card is created there on first use if missing).
     pub fn new(path: PathBuf) -> Self {
@@ -77,6 +82,7 @@ impl EmulatorReader {
     }
 }
 
+#[cfg(feature = "emulator")]
 impl Reader for EmulatorReader {
     fn description(&self) -> String {
         format!("ePass2003 emulator (emulated) {}", self.path.display())
