@@ -189,9 +189,10 @@ pub struct ImportArgs {
     /// PKCS#12: the client certificate only, or the whole chain.
     #[arg(long, value_enum, default_value_t = Take::Client)]
     pub take: Take,
-    /// The key's usage.
-    #[arg(long, value_enum, default_value_t = Usage::SignExchange)]
-    pub usage: Usage,
+    /// The key's usage (default: signature and key exchange for RSA, signature for EC, which
+    /// signs only on this card).
+    #[arg(long, value_enum)]
+    pub usage: Option<Usage>,
     /// Label of the imported objects (default: the file's friendly name, else the CN).
     #[arg(long)]
     pub label: Option<String>,
@@ -326,9 +327,9 @@ pub struct KeygenArgs {
     /// CKA_ID in hex (default: derived from the public key).
     #[arg(long, value_name = "HEX")]
     pub id: Option<String>,
-    /// Usage.
-    #[arg(long, value_enum, default_value_t = Usage::SignExchange)]
-    pub usage: Usage,
+    /// Usage (default: signature and key exchange for RSA, signature for EC).
+    #[arg(long, value_enum)]
+    pub usage: Option<Usage>,
 }
 
 /// `csr`.

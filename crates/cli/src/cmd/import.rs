@@ -325,10 +325,10 @@ fn import_p12(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ImportArgs, yes: bool) -> Res
             .unwrap_or_else(|| t!("import-default-label"));
         let usage = KeyUsage {
             sign: true,
-            decrypt: a.usage == Usage::SignExchange && !ec,
+            decrypt: a.usage != Some(Usage::Sign) && !ec,
             ..KeyUsage::default()
         };
-        if ec && a.usage == Usage::SignExchange {
+        if ec && a.usage == Some(Usage::SignExchange) {
             (rt.progress)(&t!("note-ec-sign-only"));
         }
         let chain: Vec<Vec<u8>> = if a.take == Take::Chain {

@@ -21,7 +21,7 @@ pub fn keygen(ctx: &Ctx, rt: &mut Runtime<'_>, a: &KeygenArgs) -> Result<Report>
             .transpose()
             .map_err(|e| ctx.err(e))?;
     let ec = a.alg == KeyAlg::EcP256;
-    if ec && a.usage == Usage::SignExchange {
+    if ec && a.usage == Some(Usage::SignExchange) {
         (rt.progress)(&t!("note-ec-sign-only"));
     }
     let s = ctx.session()?;
@@ -52,7 +52,7 @@ pub fn keygen(ctx: &Ctx, rt: &mut Runtime<'_>, a: &KeygenArgs) -> Result<Report>
         (CKA_SIGN, b(true)),
     ];
     if !ec {
-        private.push((CKA_DECRYPT, b(a.usage == Usage::SignExchange)));
+        private.push((CKA_DECRYPT, b(a.usage != Some(Usage::Sign))));
     }
     if let Some(id) = &id {
         private.push((CKA_ID, id.clone()));
