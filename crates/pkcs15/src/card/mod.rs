@@ -804,6 +804,21 @@ impl<T: Transport> Epass2003Token<T> {
         }
     }
 
+    /// [`Self::write_op`] for a write that creates the files `fids` (free before it starts):
+    /// if the card runs out of memory, what it left there is removed ([`Self::undo_full`]) and
+    /// `NoMemory` is reported.
+    fn write_new(
+        &mut self,
+        fids: &[u16],
+        f: impl FnOnce(&mut CardSession<'_>, &mut bool, &mut Snapshot) -> Result<()>,
+    ) -> Result<()> {
+        let res = self.write_op(f);
+        if res == Err(BackendError::NoMemory) {
+            self.undo_full(fids);
+        }
+        res
+    }
+
     /// Runs a write operation: loads, opens a transaction, bumps the change counter, runs `f`,
     /// and refreshes the cache. On failure the in-memory directory is dropped (re-read on the
     /// next call) and the cache file removed.
@@ -1604,7 +1619,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let priv_fid = 0x2900 | u16::from(n);
         let pub_fid = 0x3000 | u16::from(n);
         let spec = spec.clone();
-        let res = self.write_op(move |s, in_app, snap| {
+        self.write_new(&[priv_fid, pub_fid], move |s, in_app, snap| {
             enter_app(s, in_app)?;
             delete_quiet(s, in_app, priv_fid)?;
             delete_quiet(s, in_app, pub_fid)?;
@@ -1641,11 +1656,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             );
             list_in(s, in_app, snap, Dir::Pukdf, &puk)?;
             Ok(())
-        });
-        if res == Err(BackendError::NoMemory) {
-            self.undo_full(&[priv_fid, pub_fid]);
-        }
-        res?;
+        })?;
         Ok((
             self.meta_of(Dir::Prkdf, priv_fid)?,
             self.meta_of(Dir::Pukdf, pub_fid)?,
@@ -1667,7 +1678,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let n = self.free_index(&[0x29, 0x30])?;
         let priv_fid = 0x2900 | u16::from(n);
         let pub_fid = 0x3000 | u16::from(n);
-        let res = self.write_op(|s, in_app, snap| {
+        self.write_new(&[priv_fid, pub_fid], |s, in_app, snap| {
             enter_app(s, in_app)?;
             delete_quiet(s, in_app, priv_fid)?;
             s.create_file(&Fcp::private_key(priv_fid, bits, AC_PRIV_KEY)?)?;
@@ -1685,11 +1696,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             );
             list_in(s, in_app, snap, Dir::Pukdf, &puk)?;
             Ok(())
-        });
-        if res == Err(BackendError::NoMemory) {
-            self.undo_full(&[priv_fid, pub_fid]);
-        }
-        res?;
+        })?;
         self.meta_of(Dir::Prkdf, priv_fid)
     }
 
@@ -1706,7 +1713,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let n = self.free_index(&[0x29, 0x30])?;
         let priv_fid = 0x2900 | u16::from(n);
         let pub_fid = 0x3000 | u16::from(n);
-        let res = self.write_op(|s, in_app, snap| {
+        self.write_new(&[priv_fid, pub_fid], |s, in_app, snap| {
             enter_app(s, in_app)?;
             delete_quiet(s, in_app, priv_fid)?;
             s.create_file(&Fcp::private_key(priv_fid, 256, AC_PRIV_KEY)?)?;
@@ -1723,11 +1730,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             );
             list_in(s, in_app, snap, Dir::Pukdf, &puk)?;
             Ok(())
-        });
-        if res == Err(BackendError::NoMemory) {
-            self.undo_full(&[priv_fid, pub_fid]);
-        }
-        res?;
+        })?;
         self.meta_of(Dir::Prkdf, priv_fid)
     }
 
@@ -1809,14 +1812,10 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 )
             }
         };
-        let res = self.write_op(|s, in_app, snap| {
+        self.write_new(&[fid], |s, in_app, snap| {
             write_value_file(s, in_app, fid, &value, ac)?;
             list_in(s, in_app, snap, dir, &entry)
-        });
-        if res == Err(BackendError::NoMemory) {
-            self.undo_full(&[fid]);
-        }
-        res?;
+        })?;
         self.meta_of(dir, fid)
     }
 
