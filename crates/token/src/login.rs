@@ -252,6 +252,12 @@ fn check_len_and_classes(
 /// Check a PIN being **set** (C_InitToken's SO PIN, C_InitPIN, C_SetPIN's new PIN, the tool's
 /// init / change / unblock) against a policy, before any APDU. Printable ASCII only unless the
 /// policy has `allow_non_ascii` (then: valid UTF-8 without control characters); then the
+/// Half-width characters only: printable ASCII (`0x20..=0x7E`), as the vendor manuals define
+/// PINs. Also the tool's rule for new PKCS#12 passwords.
+pub fn is_half_width(secret: &[u8]) -> bool {
+    secret.iter().all(|b| (0x20..=0x7E).contains(b))
+}
+
 /// length; then the character classes. Returns the rule that failed.
 pub fn check_new_pin(
     policy: &pkcs15::backend::PinPolicy,
@@ -262,7 +268,7 @@ pub fn check_new_pin(
             Ok(s) if !s.chars().any(char::is_control) => {}
             _ => return Err(PinRuleViolation::NotPrintableUtf8),
         }
-    } else if !pin.iter().all(|b| (0x20..=0x7E).contains(b)) {
+    } else if !is_half_width(pin) {
         return Err(PinRuleViolation::NotHalfWidth);
     }
     check_len_and_classes(policy, pin)

@@ -18,29 +18,23 @@ use crate::error::{Exit, Result, ToolError};
 use crate::output::Report;
 use crate::{t, Runtime};
 use cryptoki_sys::*;
-use der::Decode;
 use pkcs15::backend::{KeyUsage, ObjectKind, ObjectMeta};
 use pki_files::pkcs12::PrivateKey;
 use serde_json::{json, Value};
 use token::attr::{b, ul, Template};
-
-/// The key bits of a SubjectPublicKeyInfo (RSAPublicKey DER, or the EC point), for comparing
-/// public keys whatever the parameter encoding.
-pub fn spki_key_bits(spki_der: &[u8]) -> Option<Vec<u8>> {
-    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
-    Some(spki.subject_public_key.raw_bytes().to_vec())
-}
+use token::crypto::PublicKey;
 
 /// The NSS-style CKA_ID of a public key (SHA-1 of the RSA modulus, or of the EC point): the
 /// library's own derivation, so the tool and `C_CreateObject` agree.
 pub fn derived_id(spki_der: &[u8]) -> Option<Vec<u8>> {
-    token::crypto::PublicKey::from_spki(spki_der).map(|k| token::token::derived_id(&k))
+    PublicKey::from_spki(spki_der).map(|k| token::token::derived_id(&k))
 }
 
-/// (CKA_ID, label, key bits) of a key pair on the token.
-type KeyInfo = (Vec<u8>, String, Vec<u8>);
+/// (CKA_ID, label, public key) of a key pair on the token. Keys are compared as the library
+/// compares them (key material, whatever the parameter encoding).
+type KeyInfo = (Vec<u8>, String, PublicKey);
 
-/// Public keys on the token: (CKA_ID, label, key bits) of every key pair.
+/// Public keys on the token: (CKA_ID, label, public key) of every key pair.
 fn token_keys(s: &Session<'_>, objs: &[(CK_OBJECT_HANDLE, ObjectMeta)]) -> Result<Vec<KeyInfo>> {
     let mut out = Vec::new();
     for (h, m) in objs {
@@ -48,12 +42,12 @@ fn token_keys(s: &Session<'_>, objs: &[(CK_OBJECT_HANDLE, ObjectMeta)]) -> Resul
             continue;
         }
         let v = s.with(|t, hs, _| t.object_value(hs, *h))?;
-        if let Some(bits) = spki_key_bits(&v) {
+        if let Some(pk) = PublicKey::from_spki(&v) {
             let label = objs
                 .iter()
                 .find(|(_, k)| k.kind == ObjectKind::PrivateKey && k.id == m.id)
                 .map_or_else(|| m.label.clone(), |(_, k)| k.label.clone());
-            out.push((m.id.clone(), label, bits));
+            out.push((m.id.clone(), label, pk));
         }
     }
     Ok(out)
@@ -173,7 +167,7 @@ fn import_certs(
             skipped.push(d.subject_str.clone());
             continue;
         }
-        let bits = spki_key_bits(&d.spki_der);
+        let pk = PublicKey::from_spki(&d.spki_der);
         let key = match &into {
             Some(want) => {
                 let k = keys.iter().find(|(id, _, _)| id == want).ok_or_else(|| {
@@ -182,7 +176,7 @@ fn import_certs(
                         id = hex::encode(want)
                     )))
                 })?;
-                if Some(&k.2) != bits.as_ref() {
+                if Some(&k.2) != pk.as_ref() {
                     return Err(ctx.err(ToolError::input(t!(
                         "err-into-mismatch",
                         id = hex::encode(want)
@@ -190,7 +184,7 @@ fn import_certs(
                 }
                 Some(k)
             }
-            None => keys.iter().find(|(_, _, kb)| Some(kb) == bits.as_ref()),
+            None => keys.iter().find(|(_, _, kp)| Some(kp) == pk.as_ref()),
         };
         // A certificate of the same key already there is replaced only after confirmation;
         // the new one is written first, so a failure leaves the old one usable.

@@ -161,7 +161,7 @@ pub fn passwd(rt: &mut Runtime<'_>, a: &P12Passwd) -> Result<Report> {
             }
         )));
     }
-    if !a.allow_utf8 && !new.bytes().all(|b| (0x20..=0x7E).contains(&b)) {
+    if !a.allow_utf8 && !token::login::is_half_width(new.as_bytes()) {
         return Err(ToolError::input(t!(
             "err-pin-halfwidth",
             who = t!("secret-new-p12-password")
