@@ -179,8 +179,8 @@ impl Ctx {
         e
     }
 
-    /// Turn a PIN error into the message a user needs: tries left (asked from the card, no
-    /// try spent), what a lock means and how to get out of it.
+    /// Turn a PIN error into the message a user needs: tries left (from the card's answer to
+    /// the attempt), what a lock means and how to get out of it.
     pub fn pin_error(&self, role: PinRole, e: token::Error) -> ToolError {
         let who = match role {
             PinRole::User => t!("word-user-pin"),
@@ -188,10 +188,11 @@ impl Ctx {
         };
         match e {
             token::Error::PinIncorrect => {
+                // The wrong-PIN answer carried the tries left: no second query.
                 let left = self
-                    .with(|t, _| t.query_pin(role))
+                    .with(|t, _| Ok(t.known_tries_left(role)))
                     .ok()
-                    .and_then(|s| s.tries_left);
+                    .flatten();
                 let mut err = ToolError::new(
                     Exit::WrongPin,
                     match left {

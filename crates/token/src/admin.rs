@@ -73,6 +73,15 @@ impl Token {
         Ok(s)
     }
 
+    /// The tries left as the last PIN result told them (no APDU): after a wrong PIN the card's
+    /// answer already said how many are left.
+    pub fn known_tries_left(&self, role: PinRole) -> Option<u8> {
+        match role {
+            PinRole::User => self.user_pin.tries_left,
+            PinRole::So => self.so_pin.tries_left,
+        }
+    }
+
     /// The visible objects with their handles (re-reads the directory if another process
     /// changed the token).
     pub fn list_objects(

@@ -107,12 +107,8 @@ fn uid(d: &CertDetails) -> Option<String> {
 }
 
 fn select<'a>(all: &'a [OnToken], sel: &CertSel) -> Result<Vec<&'a OnToken>> {
-    let id = sel.id.as_deref().map(super::parse_id).transpose()?;
-    Ok(all
-        .iter()
-        .filter(|c| id.as_ref().is_none_or(|i| &c.meta.id == i))
-        .filter(|c| sel.label.as_ref().is_none_or(|l| &c.meta.label == l))
-        .collect())
+    let named = super::matcher(sel)?;
+    Ok(all.iter().filter(|c| named(&c.meta)).collect())
 }
 
 /// Run `certs list`.

@@ -2,7 +2,7 @@
 //! or every object. Asks for confirmation (`--yes` for scripts) and the user PIN (private keys
 //! and the directory files are protected by it).
 
-use super::{confirm, parse_id};
+use super::confirm;
 use crate::cli::{CertSel, DeleteArgs, DeleteWhat};
 use crate::ctx::Ctx;
 use crate::error::{Exit, Result, ToolError};
@@ -18,12 +18,10 @@ pub fn select<'a>(
     sel: &CertSel,
     kinds: &[ObjectKind],
 ) -> Result<Vec<&'a (CK_OBJECT_HANDLE, ObjectMeta)>> {
-    let id = sel.id.as_deref().map(parse_id).transpose()?;
+    let named = super::matcher(sel)?;
     Ok(objs
         .iter()
-        .filter(|(_, m)| kinds.contains(&m.kind))
-        .filter(|(_, m)| id.as_ref().is_none_or(|i| &m.id == i))
-        .filter(|(_, m)| sel.label.as_ref().is_none_or(|l| &m.label == l))
+        .filter(|(_, m)| kinds.contains(&m.kind) && named(m))
         .collect())
 }
 

@@ -100,6 +100,17 @@ pub fn confirm(rt: &mut Runtime<'_>, yes: bool, question: &str) -> Result<()> {
     }
 }
 
+/// The objects `--id` / `--label` name: a predicate over their directory metadata (both given:
+/// both must match; neither: everything).
+pub fn matcher(
+    sel: &crate::cli::CertSel,
+) -> Result<impl Fn(&pkcs15::backend::ObjectMeta) -> bool + '_> {
+    let id = sel.id.as_deref().map(parse_id).transpose()?;
+    Ok(move |m: &pkcs15::backend::ObjectMeta| {
+        id.as_ref().is_none_or(|i| &m.id == i) && sel.label.as_ref().is_none_or(|l| &m.label == l)
+    })
+}
+
 /// Parse a hex CKA_ID.
 pub fn parse_id(s: &str) -> Result<Vec<u8>> {
     hex::decode(s.trim().trim_start_matches("0x").replace(':', ""))
