@@ -37,6 +37,20 @@ pub enum Exit {
     Cancelled = 10,
     /// The token's memory is full.
     TokenFull = 11,
+    /// `renew`: the certificate is not inside its notice window, nothing was done (the
+    /// enrolment client's "skipped - not due").
+    NotDue = 12,
+    /// `enroll` / `renew`: the CA holds the request for approval; the request is kept and
+    /// `enroll --poll` finishes it.
+    Pending = 13,
+    /// The SCEP server cannot be reached (DNS, refused or dropped connection, timeout, TLS).
+    ServerUnreachable = 14,
+    /// The SCEP server answered with an error: a failure info (wrong challenge, bad request),
+    /// an HTTP error status, or a reply that is not SCEP.
+    ServerRefused = 15,
+    /// The CA's certificate is not trusted: no `--ca-fingerprint` when nobody can be asked, or
+    /// a fingerprint that does not match.
+    CaNotTrusted = 16,
 }
 
 impl Exit {
@@ -55,11 +69,39 @@ impl Exit {
             Exit::NotPossible => "not_possible",
             Exit::Cancelled => "cancelled",
             Exit::TokenFull => "token_full",
+            Exit::NotDue => "not_due",
+            Exit::Pending => "pending",
+            Exit::ServerUnreachable => "server_unreachable",
+            Exit::ServerRefused => "server_refused",
+            Exit::CaNotTrusted => "ca_not_trusted",
+        }
+    }
+
+    /// The enrolment client's result code in the vendor manuals for this outcome (the result
+    /// file's number; 300 and 1000 cannot be Unix exit statuses, hence two numbers): 0 success,
+    /// 100 tool failure / bad command, 110 skipped - not due, 120 cancelled by the user,
+    /// 200 cannot reach the server, 300 the server returned an error, 1000 other.
+    pub fn manual_code(self) -> u16 {
+        match self {
+            Exit::Ok | Exit::Expiring | Exit::Expired => 0,
+            Exit::Internal | Exit::BadInput => 100,
+            Exit::NotDue => 110,
+            Exit::Cancelled => 120,
+            Exit::ServerUnreachable => 200,
+            Exit::ServerRefused => 300,
+            Exit::WrongPin
+            | Exit::PinLocked
+            | Exit::NoToken
+            | Exit::Card
+            | Exit::NotPossible
+            | Exit::TokenFull
+            | Exit::Pending
+            | Exit::CaNotTrusted => 1000,
         }
     }
 
     /// Every code, for the README table and `--help`.
-    pub const ALL: [Exit; 12] = [
+    pub const ALL: [Exit; 17] = [
         Exit::Ok,
         Exit::Internal,
         Exit::BadInput,
@@ -72,6 +114,11 @@ impl Exit {
         Exit::NotPossible,
         Exit::Cancelled,
         Exit::TokenFull,
+        Exit::NotDue,
+        Exit::Pending,
+        Exit::ServerUnreachable,
+        Exit::ServerRefused,
+        Exit::CaNotTrusted,
     ];
 }
 
