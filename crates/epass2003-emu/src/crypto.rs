@@ -152,6 +152,9 @@ pub enum SubkeyQuirk {
     Gt80,
     /// OpenSC master: reduce when the top bit is set (`& 0x80`).
     TopBit,
+    /// No quirk: RFC 4493 doubling (shift left by one bit, reduce with `87` when the top bit
+    /// was set). What a card that computes its sub-keys correctly uses.
+    Rfc4493,
 }
 
 /// One "doubling" step exactly as OpenSC's big-number code does it: the 16-byte value is
@@ -160,6 +163,16 @@ pub enum SubkeyQuirk {
 /// test on the original top byte fires, the 17-byte result is read from offset 1 with `87`
 /// XORed into its last byte.
 fn opensc_dbl(x: &[u8; 16], quirk: SubkeyQuirk) -> [u8; 16] {
+    if quirk == SubkeyQuirk::Rfc4493 {
+        let mut out = [0u8; 16];
+        for i in 0..16 {
+            out[i] = (x[i] << 1) | x.get(i + 1).map_or(0, |n| n >> 7);
+        }
+        if x[0] & 0x80 != 0 {
+            out[15] ^= 0x87;
+        }
+        return out;
+    }
     let check = x[0];
     // shifted value as 17 big-endian bytes
     let mut shifted = [0u8; 17];
@@ -177,6 +190,7 @@ fn opensc_dbl(x: &[u8; 16], quirk: SubkeyQuirk) -> [u8; 16] {
     let fire = match quirk {
         SubkeyQuirk::Gt80 => check > 0x80,
         SubkeyQuirk::TopBit => check & 0x80 != 0,
+        SubkeyQuirk::Rfc4493 => unreachable!("handled above"),
     };
     let offset = if fire {
         buf[16] ^= 0x87;
@@ -275,6 +289,29 @@ mod tests {
             Some(h("DFD884CBBEF6F4FD"))
         );
         assert_eq!(cmac8(&k, &m).to_vec(), h("B711171510E72E5B"));
+    }
+
+    #[test]
+    fn rfc4493_subkeys_match_the_standard_cmac() {
+        // Without an IV the one-block hand-made CMAC with correct sub-keys is RFC 4493 CMAC,
+        // also for the key whose L starts with exactly 0x80 (where 0.23.0's "> 0x80" test
+        // differs) and for the RFC 4493 example key.
+        let mut anomaly = [0u8; 16];
+        anomaly[14] = 0x01;
+        anomaly[15] = 0x4C;
+        let mut rfc_key = [0u8; 16];
+        rfc_key.copy_from_slice(&h("2B7E151628AED2A6ABF7158809CF4F3C"));
+        let m = [0x0C, 0x82, 0x01, 0x81];
+        for k in [anomaly, rfc_key, [0u8; 16], [0xFF; 16]] {
+            assert_eq!(
+                opensc_cmac8(&k, &m, None, SubkeyQuirk::Rfc4493),
+                Some(cmac8(&k, &m))
+            );
+        }
+        assert_ne!(
+            opensc_cmac8(&anomaly, &m, None, SubkeyQuirk::Gt80),
+            Some(cmac8(&anomaly, &m))
+        );
     }
 
     #[test]
