@@ -212,6 +212,18 @@ ovpn_ids() {
     [ "$(grep -c 'Serialized id: .*/apps\\x20test/0[12]$' "$D/ovpn-ids.txt")" = 2 ]
 }
 check "openvpn --show-pkcs11-ids lists the RSA and EC certificates with their ids" ovpn_ids
+# A program started from a desktop inherits no exported variables: with none of them, the
+# library still finds the emulated token through ~/.config/epass2003/pkcs11.conf.
+config_file_route() {
+    mkdir -p "$D/home/.config/epass2003" &&
+    printf '# the README'"'"'s desktop route\nemulator = %s\npcsc = no\n' "$STATE" > "$D/home/.config/epass2003/pkcs11.conf" &&
+    env -i PATH="$PATH" HOME="$D/home" openvpn --show-pkcs11-ids "$MOD" > "$D/ovpn-ids-conf.txt" 2>&1
+    cat "$D/ovpn-ids-conf.txt"
+    diff <(grep "Serialized id" "$D/ovpn-ids.txt") <(grep "Serialized id" "$D/ovpn-ids-conf.txt") &&
+    grep -q "Serialized id" "$D/ovpn-ids-conf.txt"
+}
+check "no EPASS2003_* variables: the token is found through ~/.config/epass2003/pkcs11.conf (openvpn --show-pkcs11-ids)" \
+    config_file_route
 # The serialized id of the certificate with CKA_ID ID (01, 02), as --show-pkcs11-ids prints it.
 ovpn_id() { sed -n "s|^ *Serialized id: *\(.*/$1\)$|\1|p" "$D/ovpn-ids.txt"; }
 # ovpn TAG CKA_ID CN: a TLS-mode server (--dev null, client certificate required) and a client
