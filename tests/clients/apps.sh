@@ -4,7 +4,7 @@
 #
 #   setup    a token initialised by pkcs11-tool; an RSA-2048 key pair generated ON the token
 #            (id 01, label rsa) and an EC P-256 one (id 02, label ec);
-#   OpenSSL  libp11 engine: CSR of the RSA key (openssl.cnf engine section, pin-value URI), the
+#   OpenSSL  libp11 engine: CSR of the RSA key (openssl.cnf engine section, pin-source URI), the
 #            CA's certificate written to the token, s_client client auth (PKCS11_MODULE_PATH);
 #            pkcs11-provider (OpenSSL 3): CSR of the EC key, s_client with key AND certificate
 #            taken from the token by pkcs11: URI; `openssl s_server -Verify 1` checks the subject;
@@ -122,7 +122,7 @@ distinguished_name = dn
 CONF
 engine_csr() {
     OPENSSL_CONF="$ENGINE_CNF" openssl req -new -engine pkcs11 -keyform engine \
-        -key "$TOKEN_URI;object=rsa;type=private;pin-value=$PIN" \
+        -key "$TOKEN_URI;object=rsa;type=private?pin-source=file:$D/pin.txt" \
         -subj "/CN=RSA Token User/O=Apps Test" -out "$D/rsa.csr" &&
     openssl req -in "$D/rsa.csr" -noout -verify -subject &&
     # the CSR carries the token's public key
@@ -133,7 +133,7 @@ engine_csr() {
     openssl x509 -in "$D/rsa.crt" -outform DER -out "$D/rsa.der" &&
     p11 --login --pin "$PIN" --write-object "$D/rsa.der" --type cert --id 01 --label rsa
 }
-check "libp11 engine: CSR signed by the token's RSA key; the CA's certificate written to the token" engine_csr
+check "libp11 engine: CSR signed by the token's RSA key (?pin-source=file:); the CA's certificate written to the token" engine_csr
 
 # s_tls TAG EXPECTED_CN 1.3|1.2 CLIENT_CMD...: an `openssl s_server -Verify 1 -www` on a free port
 # speaking only that TLS version, then the client command (an `openssl s_client ...`, which gets
