@@ -22,17 +22,46 @@ log() { printf '\n=== %s\n' "$*" >&2; }
 DEB_PACKAGES=(pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config opensc opensc-pkcs11
               openssl gnutls-bin libnss3-tools p11-kit p11-kit-modules python3-pyscard iproute2
               dbus-daemon dbus-bin python3-dbus python3-gi)
+# tests/clients/apps.sh: the applications (OpenVPN, OpenSSH client and server, the libp11 engine,
+# Java's SunPKCS11 with keytool/jarsigner, zip for the jar test).
+DEB_PACKAGES+=(openvpn openssh-client openssh-server libengine-pkcs11-openssl openjdk-17-jdk-headless zip)
+# Only in bookworm-backports (the OpenSSL 3 pkcs11 provider); see add_backports_source.
+BACKPORTS_PACKAGES=(pkcs11-provider)
+BACKPORTS_SUITE=bookworm-backports
+# add_backports_source [sudo]: a sources entry for bookworm-backports on the mirror the machine's
+# own Debian sources name (deb.debian.org if none is found), unless one exists already.
+add_backports_source() {
+    local sudo=${1:-}
+    grep -rqs "$BACKPORTS_SUITE" /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+    local uri
+    uri=$(grep -rhsE '^URIs: .*/debian/?$' /etc/apt/sources.list.d/ | head -n1 | awk '{print $2}')
+    [ -n "$uri" ] || uri=$(grep -rhsE '^deb [^ ]*/debian/? ' /etc/apt/sources.list /etc/apt/sources.list.d/ | head -n1 | awk '{print $2}')
+    [ -n "$uri" ] || uri=http://deb.debian.org/debian
+    log "adding the $BACKPORTS_SUITE source ($uri) for: ${BACKPORTS_PACKAGES[*]}"
+    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$uri" "$BACKPORTS_SUITE" | $sudo tee /etc/apt/sources.list.d/epass2003-ci-backports.sources >/dev/null
+}
 install_deps() {
-    local missing=()
+    local missing=() sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
     for p in "${DEB_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if ((${#missing[@]})); then
         log "installing Debian packages: ${missing[*]}"
-        local sudo=""
-        [ "$(id -u)" = 0 ] || sudo=sudo
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    missing=()
+    for p in "${BACKPORTS_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        add_backports_source "$sudo"
+        log "installing Debian packages from $BACKPORTS_SUITE: ${missing[*]}"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            -t "$BACKPORTS_SUITE" "${missing[@]}" >/dev/null
     fi
     command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is required" >&2; exit 1; }
 }
