@@ -126,11 +126,13 @@ if [ "${1:-}" != --inside ]; then
         bash -c "bash '$HELPER' --home '$H' --lib '$HOMELIB' --remove && ! modutil -dbdir 'sql:$H/.mozilla/firefox/work' -list | grep -q ePass2003 && ! modutil -dbdir 'sql:$H/.pki/nssdb' -list | grep -q ePass2003"
 
     # --- 2. upgrade, in a private mount namespace -------------------------------------------
-    made_etc=""
+    made_etc="" made_pki=""
     if [ ! -d /etc/pkcs11 ]; then mkdir /etc/pkcs11 && made_etc=1; fi
+    if [ ! -d /etc/pki ]; then mkdir /etc/pki && made_pki=1; fi
     unshare -m bash "$0" --inside
     inside=$?
     [ -z "$made_etc" ] || rmdir /etc/pkcs11
+    [ -z "$made_pki" ] || rmdir /etc/pki
     PASS=$((PASS + $(cat "$D/inside.pass" 2> /dev/null || echo 0)))
     FAIL=$((FAIL + $(cat "$D/inside.fail" 2> /dev/null || echo 1)))
     ((inside == 0)) || FAILED+=("checks in the private mount namespace")
@@ -190,13 +192,14 @@ mount --make-rprivate /
 mount -t tmpfs tmpfs /usr/local
 mount -t tmpfs tmpfs /etc/pkcs11
 mount -t tmpfs tmpfs /usr/share/p11-kit/modules
+mount -t tmpfs tmpfs /etc/pki
 LIB=/usr/local/lib/libepass2003_pkcs11.so
 export HOME="$D/uhome" XDG_STATE_HOME="$D/uhome/.local/state"
 mkdir -p "$HOME/.config/epass2003"
 STATE="$D/uhome/token.state"
 printf 'emulator = %s\npin_min_len = 6\n' "$STATE" > "$HOME/.config/epass2003/pkcs11.conf"
 unset EPASS2003_EMULATOR
-check "first install" "$ROOT/ci/install" --no-build
+check "first install" "$ROOT/ci/install" --no-build --no-nss
 token() {
     EPASS2003_NEW_SO_PIN=87654321 EPASS2003_NEW_PIN=12345678 /usr/local/bin/epass2003-tool init --yes --label "upgrade test" &&
     EPASS2003_PIN=12345678 /usr/local/bin/epass2003-tool keygen --label kept-key &&
@@ -225,9 +228,13 @@ python3 "$D/holder.py" "$LIB" "$D/go" > "$D/holder.out" 2>&1 &
 HOLDER=$!
 for _ in $(seq 100); do grep -q loaded "$D/holder.out" 2> /dev/null && break; sleep 0.1; done
 check "a python3 process has the library loaded (C_Initialize, a token seen)" has loaded "$D/holder.out"
+# And a long-running old tool (watch).
+/usr/local/bin/epass2003-tool watch > "$D/watch.out" 2>&1 &
+WATCHER=$!
+sleep 0.5
 OLD_INO=$(stat -c %i "$LIB")
 check "second install (the upgrade), while the library is in use" \
-    bash -c "'$ROOT/ci/install' --no-build 2>&1 | tee '$D/upgrade.txt'; exit \${PIPESTATUS[0]}"
+    bash -c "'$ROOT/ci/install' --no-build --no-nss 2>&1 | tee '$D/upgrade.txt'; exit \${PIPESTATUS[0]}"
 new_inode() {
     local new mapped
     new=$(stat -c %i "$LIB")
@@ -237,6 +244,9 @@ new_inode() {
 }
 check "the library was renamed over (new inode); the process still maps the old one" new_inode
 check "the upgrade names the process as needing a restart" has "restart: pid $HOLDER python3 \\($LIB\\)" "$D/upgrade.txt"
+check "the upgrade names the old tool still running (watch)" \
+    has "restart: pid $WATCHER epass2003-tool \\(/usr/local/bin/epass2003-tool\\)" "$D/upgrade.txt"
+kill "$WATCHER" 2> /dev/null; wait "$WATCHER" 2> /dev/null
 check "the upgrade says what it kept" has "^kept: configuration" "$D/upgrade.txt"
 echo go > "$D/go"
 wait "$HOLDER"
@@ -252,7 +262,7 @@ check "no stray temporary files beside the installed ones" \
 check "manifest rewritten with 4 files (no duplicates)" \
     bash -c "[ \$(grep -c '^f ' /usr/local/share/epass2003/install-manifest) = 4 ]"
 third() {
-    "$ROOT/ci/install" --no-build > "$D/third.txt" 2>&1
+    "$ROOT/ci/install" --no-build --no-nss > "$D/third.txt" 2>&1
     cat "$D/third.txt"
     grep -q "no running program uses the old library or tool" "$D/third.txt"
 }
@@ -266,13 +276,26 @@ uninstall_keeps() {
 }
 check "uninstall removes the files, keeps the token state and settings, and lists them" uninstall_keeps
 purge() {
-    "$ROOT/ci/install" --no-build 2> /dev/null &&
+    "$ROOT/ci/install" --no-build --no-nss 2> /dev/null &&
     "$ROOT/ci/uninstall" --purge > "$D/purge.txt" 2>&1 || return 1
     cat "$D/purge.txt"
     [ ! -e "$STATE" ] && [ ! -e "$HOME/.config/epass2003" ] && grep -q "^purged $STATE" "$D/purge.txt" &&
     ! find /usr/local /etc/pkcs11 -mindepth 1 | grep .
 }
 check "uninstall --purge removes the token state and settings too" purge
+# The RPM family's system-wide NSS database: a root install registers the library there.
+system_nss() {
+    mkdir -p /etc/pki/nssdb && certutil -N -d sql:/etc/pki/nssdb --empty-password &&
+    "$ROOT/ci/install" --no-build > "$D/install-pki.txt" 2>&1
+    cat "$D/install-pki.txt"
+    modutil -dbdir sql:/etc/pki/nssdb -list | grep -q "$LIB" &&
+    grep -qx "n /etc/pki/nssdb" /usr/local/share/epass2003/install-manifest &&
+    "$ROOT/ci/install" --no-build > /dev/null 2>&1 &&
+    grep -qx "n /etc/pki/nssdb" /usr/local/share/epass2003/install-manifest &&
+    "$ROOT/ci/uninstall" &&
+    ! modutil -dbdir sql:/etc/pki/nssdb -list | grep -q ePass2003
+}
+check "root install registers in /etc/pki/nssdb (kept across an upgrade), uninstall removes it" system_nss
 echo "$PASS" > "$D/inside.pass"
 echo "$FAIL" > "$D/inside.fail"
 ((FAIL == 0)) || printf '  failed: %s\n' "${FAILED[@]}"
