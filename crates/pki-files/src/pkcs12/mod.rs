@@ -771,8 +771,15 @@ pub fn change_password_to(
             std::fs::rename(&tmp, path)?;
         } else {
             // A hard link never replaces an existing file: `dest` appears complete or not at all.
-            std::fs::hard_link(&tmp, dest)?;
-            std::fs::remove_file(&tmp)?;
+            match std::fs::hard_link(&tmp, dest) {
+                Ok(()) => std::fs::remove_file(&tmp)?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+                // A file system without hard links (FAT on a USB stick): check, then rename.
+                Err(_) if std::fs::symlink_metadata(dest).is_ok() => {
+                    return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists).into())
+                }
+                Err(_) => std::fs::rename(&tmp, dest)?,
+            }
         }
         if let Ok(d) = std::fs::File::open(&dir) {
             // Make the rename durable; not every platform can fsync a directory.
