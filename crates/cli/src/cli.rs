@@ -379,4 +379,16 @@ pub struct P12Passwd {
     /// Allow characters beyond half-width ASCII in the new password.
     #[arg(long)]
     pub allow_utf8: bool,
+    /// Write the re-encrypted file here (it must not exist) and leave FILE as it was.
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "NEW_FILE",
+        conflicts_with = "in_place"
+    )]
+    pub output: Option<PathBuf>,
+    /// Replace FILE without keeping the original (default: the original is kept as FILE.orig,
+    /// or FILE.orig.1, FILE.orig.2, ... when that exists; a backup is never overwritten).
+    #[arg(long)]
+    pub in_place: bool,
 }

@@ -1,6 +1,9 @@
 //! `p12 show` and `p12 passwd`: PKCS#12 files as issuers send them. A file with no password
 //! (absent or empty) opens without a prompt. The password change is atomic (a new file is
-//! written, re-opened and checked, then renamed over the old one).
+//! written, re-opened and checked, then renamed over the old one). It keeps a way back: the
+//! original stays as `FILE.orig` (or the first free `FILE.orig.N`, N = 1..999: a backup is never
+//! overwritten), or the new file goes to `--output` and FILE is left alone; only `--in-place`
+//! replaces FILE with no backup.
 
 use super::in_range;
 use crate::cli::{P12File, P12Passwd};
@@ -177,10 +180,128 @@ pub fn passwd(rt: &mut Runtime<'_>, a: &P12Passwd) -> Result<Report> {
     if *new == *old {
         return Err(ToolError::input(t!("err-p12-same")));
     }
-    pki_files::pkcs12::change_password(&a.file, &old, &new)
-        .map_err(|e| ToolError::input(format!("{}: {e}", a.file.display())))?;
+    let file = a.file.display().to_string();
+    let change_err = |e: pki_files::pkcs12::ChangeError| {
+        ToolError::input(t!(
+            "err-p12-change",
+            file = file.clone(),
+            detail = e.to_string()
+        ))
+    };
+    if let Some(out) = &a.output {
+        if same_file(&a.file, out) {
+            return Err(ToolError::input(t!(
+                "err-p12-output-same",
+                file = file.clone()
+            )));
+        }
+        let output = out.display().to_string();
+        pki_files::pkcs12::change_password_to(&a.file, out, &old, &new).map_err(|e| match e {
+            pki_files::pkcs12::ChangeError::Io(io)
+                if io.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                ToolError::input(t!("err-p12-output-exists", file = output.clone()))
+            }
+            e => change_err(e),
+        })?;
+        return Ok(Report::ok(
+            json!({"file": file, "changed": true, "output": output, "backup": null, "in_place": false}),
+            t!("p12-written", file = file.clone(), output = output.clone()),
+        ));
+    }
+    if a.in_place {
+        pki_files::pkcs12::change_password(&a.file, &old, &new).map_err(change_err)?;
+        return Ok(Report::ok(
+            json!({"file": file, "changed": true, "output": file, "backup": null, "in_place": true}),
+            t!("p12-changed-in-place", file = file.clone()),
+        ));
+    }
+    let backup = keep_original(&a.file)?;
+    if let Err(e) = pki_files::pkcs12::change_password(&a.file, &old, &new) {
+        // The original is untouched: the backup made for this run is not needed.
+        let _ = std::fs::remove_file(&backup);
+        return Err(change_err(e));
+    }
+    let backup = backup.display().to_string();
     Ok(Report::ok(
-        json!({"file": a.file.display().to_string(), "changed": true}),
-        t!("p12-changed", file = a.file.display().to_string()),
+        json!({"file": file, "changed": true, "output": file, "backup": backup, "in_place": false}),
+        t!(
+            "p12-changed-backup",
+            file = file.clone(),
+            backup = backup.clone()
+        ),
     ))
+}
+
+/// Whether `a` and `b` name the same file (the same path, or the same inode when both exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
+}
+
+/// The backup names tried for `path`: `FILE.orig`, then `FILE.orig.1` .. `FILE.orig.999`.
+pub fn backup_names(path: &Path) -> impl Iterator<Item = std::path::PathBuf> + '_ {
+    (0..1000u32).map(move |n| {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(".orig");
+        if n > 0 {
+            name.push(format!(".{n}"));
+        }
+        std::path::PathBuf::from(name)
+    })
+}
+
+/// Keep the original file under the first free backup name (never overwriting an earlier
+/// backup): a hard link (the same bytes, owner and mode) where the file system allows it, else
+/// a copy created 0600.
+fn keep_original(path: &Path) -> Result<std::path::PathBuf> {
+    let io_err = |p: &Path, e: std::io::Error| {
+        ToolError::input(t!(
+            "err-p12-backup",
+            file = p.display().to_string(),
+            detail = e.to_string()
+        ))
+    };
+    for b in backup_names(path) {
+        match std::fs::hard_link(path, &b) {
+            Ok(()) => return Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(_) => {}
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = match opts.open(&b) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err(&b, e)),
+        };
+        let copied = (|| {
+            let data = std::fs::read(path)?;
+            std::io::Write::write_all(&mut f, &data)?;
+            f.sync_all()
+        })();
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&b);
+            return Err(io_err(&b, e));
+        }
+        return Ok(b);
+    }
+    Err(ToolError::input(t!(
+        "err-p12-backups-full",
+        file = path.display().to_string()
+    )))
 }

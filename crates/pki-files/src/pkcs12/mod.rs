@@ -716,14 +716,28 @@ fn same_contents(a: &Contents, b: &Contents) -> bool {
 /// original and fsyncs the directory. On any failure the original file is untouched and the
 /// temporary file is removed. The new file has mode 0600 whatever the old one had.
 pub fn change_password(path: &Path, old: &str, new: &str) -> Result<(), ChangeError> {
+    change_password_to(path, path, old, new)
+}
+
+/// Like [`change_password`], but the re-encrypted file goes to `dest`, which must not exist yet
+/// (it is never overwritten: [`std::io::ErrorKind::AlreadyExists`]); `src` stays as it was.
+/// With `dest == src` this is [`change_password`].
+pub fn change_password_to(
+    src: &Path,
+    dest: &Path,
+    old: &str,
+    new: &str,
+) -> Result<(), ChangeError> {
+    let path = src;
+    let in_place = src == dest;
     let data = Zeroizing::new(std::fs::read(path)?);
     let contents = parse(&data, old)?;
     let out = build(&contents.keys, &contents.certs, new)?;
-    let dir = match path.parent() {
+    let dir = match dest.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let file_name = path
+    let file_name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "pkcs12".into());
@@ -753,7 +767,20 @@ pub fn change_password(path: &Path, old: &str, new: &str) -> Result<(), ChangeEr
                 "keys or certificates differ after re-reading".into(),
             ));
         }
-        std::fs::rename(&tmp, path)?;
+        if in_place {
+            std::fs::rename(&tmp, path)?;
+        } else {
+            // A hard link never replaces an existing file: `dest` appears complete or not at all.
+            match std::fs::hard_link(&tmp, dest) {
+                Ok(()) => std::fs::remove_file(&tmp)?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+                // A file system without hard links (FAT on a USB stick): check, then rename.
+                Err(_) if std::fs::symlink_metadata(dest).is_ok() => {
+                    return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists).into())
+                }
+                Err(_) => std::fs::rename(&tmp, dest)?,
+            }
+        }
         if let Ok(d) = std::fs::File::open(&dir) {
             // Make the rename durable; not every platform can fsync a directory.
             let _ = d.sync_all();
