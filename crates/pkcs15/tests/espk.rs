@@ -592,3 +592,43 @@ fn change_user_pin_keeps_the_cards_maximum() {
     let k = keys.iter().find(|k| k.kid == 1 && k.key_type == 4).unwrap();
     assert_eq!((k.max_tries, k.remaining), (5, 5));
 }
+
+/// build_with_issuer(): the issuer gets the SPKI of the key generated on the card and its
+/// certificate is the one stored (and read back); where it answers None the fixture's own
+/// self-signed certificate is stored.
+#[test]
+fn certificates_from_an_issuer() {
+    let mut spec = FixtureSpec::standard();
+    spec.keys.truncate(2);
+    let card = blank_card(21);
+    let mut conn = connect(&card);
+    let mut seen = Vec::new();
+    let fx = fixture::build_with_issuer(&mut conn, &spec, &mut |k, spki| {
+        seen.push((k.label.clone(), spki.to_vec()));
+        // A stand-in DER blob tagged with the SPKI's hash: stored as given, never parsed.
+        Ok((k.number == 1).then(|| {
+            let mut der = vec![0x30, 0x22, 0x04, 0x20];
+            der.extend_from_slice(&Sha256::digest(spki));
+            der
+        }))
+    })
+    .unwrap();
+    drop(conn);
+    assert_eq!(seen.len(), 2, "asked once per key with a certificate");
+    assert_eq!(
+        seen[0],
+        ("Signing key".to_string(), fx.keys[0].spki.clone())
+    );
+    assert_eq!(seen[1].1, fx.keys[1].spki);
+    let issued = fx.keys[0].cert_der.clone().unwrap();
+    assert_eq!(&issued[4..], Sha256::digest(&fx.keys[0].spki).as_slice());
+    let own = fx.keys[1].cert_der.clone().unwrap();
+    assert_ne!(own[..4], issued[..4], "the self-signed fallback");
+
+    let mut t = open(&card);
+    let objs = t.objects().unwrap();
+    let c = one(&objs, ObjectKind::Certificate, "Signing key");
+    assert_eq!(t.read_value(c.reference).unwrap(), issued);
+    let c = one(&objs, ObjectKind::Certificate, "Current key");
+    assert_eq!(t.read_value(c.reference).unwrap(), own);
+}

@@ -304,8 +304,25 @@ fn index_record(fid: u16, dir: &str, name: &str, used: usize) -> Result<IndexRec
     })
 }
 
-/// Erase the card and build the image described by `spec`. Leaves the card logged out.
+/// Issues the certificate of a key whose [`KeySpec::cert`] is `Some`, given the spec and the
+/// SPKI DER of the key just generated on the card: the certificate's DER, or `None` for the
+/// fixture's own self-signed one. Lets a test have a CA of its own issue the certificate (as
+/// when Feitian's middleware enrols a key generated on the token).
+pub type Issuer<'a> = dyn FnMut(&KeySpec, &[u8]) -> Result<Option<Vec<u8>>> + 'a;
+
+/// Erase the card and build the image described by `spec`, every certificate self-signed by
+/// its card key. Leaves the card logged out.
 pub fn build<T: Transport>(conn: &mut Connection<T>, spec: &FixtureSpec) -> Result<Fixture> {
+    build_with_issuer(conn, spec, &mut |_, _| Ok(None))
+}
+
+/// [`build`], with the certificates from `issuer` (falling back to self-signed where it
+/// answers `None`). Leaves the card logged out.
+pub fn build_with_issuer<T: Transport>(
+    conn: &mut Connection<T>,
+    spec: &FixtureSpec,
+    issuer: &mut Issuer<'_>,
+) -> Result<Fixture> {
     let mut s = conn.transaction()?;
     s.erase_card()?;
     s.create_file(&Fcp::df(0x3F00, MF_NAME, AC_DF)?)?;
@@ -406,8 +423,17 @@ pub fn build<T: Transport>(conn: &mut Connection<T>, spec: &FixtureSpec) -> Resu
         let cert_der = match k.cert {
             None => None,
             Some(with_id) => {
-                let der =
-                    self_signed_cert(&mut s, k.number, &k.label, &spki, k.private_handle, n.len())?;
+                let der = match issuer(k, &spki)? {
+                    Some(der) => der,
+                    None => self_signed_cert(
+                        &mut s,
+                        k.number,
+                        &k.label,
+                        &spki,
+                        k.private_handle,
+                        n.len(),
+                    )?,
+                };
                 let mut c = vec![
                     ulong(cka::CLASS, 1),
                     attr(cka::TOKEN, [1]),
