@@ -84,7 +84,10 @@ info-user-policy = User PIN policy
 info-so-policy = SO PIN policy
 info-timeout = Inactivity timeout
 timeout-none = none
-timeout-minutes = { $minutes } minutes
+timeout-minutes = { $minutes ->
+    [one] { $minutes } minute
+   *[other] { $minutes } minutes
+}
 info-objects = Objects
 info-objects-count = { $certs } certificates, { $pubkeys } public keys, { $data } data objects (private keys show after login)
 policy-length = { $min }..{ $max } characters
@@ -103,7 +106,10 @@ err-label-long = the label is { $bytes } bytes of UTF-8; at most 32 fit (it is n
 err-label-control = the label contains a control character
 opt-timeout = timeout (minutes)
 timeout-set-none = Token { $serial }: no inactivity timeout
-timeout-set = Token { $serial }: logged out after { $minutes } minutes without use
+timeout-set = Token { $serial }: logged out after { $minutes ->
+    [one] { $minutes } minute
+   *[other] { $minutes } minutes
+} without use
 err-out-of-range = { $name } { $value } is out of range: allowed { $lo }..{ $hi }
 err-cancelled = cancelled: nothing was changed
 err-id-hex = --id { $id }: not hex

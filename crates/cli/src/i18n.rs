@@ -224,6 +224,14 @@ mod tests {
     }
 
     #[test]
+    fn english_minutes_take_the_singular_for_one() {
+        let prev = set_lang(Lang::En);
+        assert_eq!(crate::t!("timeout-minutes", minutes = 1u32), "1 minute");
+        assert_eq!(crate::t!("timeout-minutes", minutes = 600u32), "600 minutes");
+        set_lang(prev);
+    }
+
+    #[test]
     fn locale_choice_and_fallback() {
         assert_eq!(Lang::from_locale("ja_JP.UTF-8"), Lang::Ja);
         assert_eq!(Lang::from_locale("en_US.UTF-8"), Lang::En);
