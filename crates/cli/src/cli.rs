@@ -147,9 +147,15 @@ pub enum Encoding {
 /// `expiring`.
 #[derive(Debug, Args)]
 pub struct ExpiringArgs {
-    /// The notice window in days (1..120).
-    #[arg(long, default_value_t = 14, allow_negative_numbers = true)]
-    pub days: i64,
+    /// The notice window in days (1..120; default: `notify_days` of the configuration file,
+    /// else 14).
+    #[arg(long, allow_negative_numbers = true)]
+    pub days: Option<i64>,
+    /// Also show a desktop notification (freedesktop Notifications on the session bus) for
+    /// each certificate expired or inside the window, naming the `renew` command; honours
+    /// `notify_expired`, `notify_expiring` and `notify_mute` of the configuration file.
+    #[arg(long)]
+    pub notify: bool,
 }
 
 /// What an imported key may do.
