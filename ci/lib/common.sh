@@ -21,7 +21,7 @@ log() { printf '\n=== %s\n' "$*" >&2; }
 # Debian packages the suites use. Installs only what is missing (apt-get is slow even when idle).
 DEB_PACKAGES=(pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config opensc opensc-pkcs11
               openssl gnutls-bin libnss3-tools p11-kit p11-kit-modules python3-pyscard iproute2
-              dbus-daemon dbus-bin python3-dbus python3-gi)
+              dbus-daemon dbus-bin python3-dbus python3-gi systemd)
 install_deps() {
     local missing=()
     for p in "${DEB_PACKAGES[@]}"; do
