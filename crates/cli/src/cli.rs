@@ -43,7 +43,12 @@ pub struct Global {
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
     /// Read PINs and passwords from this file descriptor, one per line, in the order asked.
-    #[arg(long, global = true, value_name = "FD", conflicts_with = "secrets_file")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FD",
+        conflicts_with = "secrets_file"
+    )]
     pub secrets_fd: Option<u32>,
     /// Read PINs and passwords from this file, one per line, in the order asked; the file must
     /// not be readable by group or others (chmod 600).

@@ -66,7 +66,9 @@ fn token_with_cert(env: &Env) -> (String, String, String) {
         user().with(Secret::P12Password, "secret"),
     );
     assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
-    let j = env.run(&["certs", "list", "--json"], Given::default()).json();
+    let j = env
+        .run(&["certs", "list", "--json"], Given::default())
+        .json();
     let c = &j["certificates"][0];
     (
         j["serial"].as_str().unwrap().to_string(),
@@ -134,13 +136,7 @@ fn window_expired_fresh_then_the_record_when_the_token_is_absent() {
         Exit::Ok
     );
     // Another serial asked for: not in the record -> no token (5), as before.
-    let o = run_cfg(
-        &env,
-        &["expiring", "--serial", "FFFF0000"],
-        "",
-        false,
-        now,
-    );
+    let o = run_cfg(&env, &["expiring", "--serial", "FFFF0000"], "", false, now);
     assert_eq!(o.exit, Exit::NoToken, "{}", o.stderr);
     // A record that is not JSON: reported, replaced, never a crash (no token -> exit 5).
     std::fs::write(&file, b"{\"version\": 1, \"tokens\": [").unwrap();
@@ -229,7 +225,10 @@ fn settings_window_switches_and_mutes() {
     assert_eq!(n[0]["skipped"], "notify_expired_off");
     // From the record, the notice says when the token was last seen.
     let n = notices("", now, false);
-    assert!(n[0]["body"].as_str().unwrap().contains("last seen"), "{n:?}");
+    assert!(
+        n[0]["body"].as_str().unwrap().contains("last seen"),
+        "{n:?}"
+    );
     // A mute changes the notice only: the report and the exit code still count it.
     let o = run_cfg(
         &env,
@@ -263,8 +262,7 @@ fn exit_of(c: &mut Command) -> (i32, String) {
     let o = c.output().unwrap();
     (
         o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned()
-            + &String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout),
     )
 }
 
@@ -302,7 +300,10 @@ fn secret_sources_precedence_and_no_source_no_terminal() {
         &["rename", "a", "--secrets-file", f.to_str().unwrap()],
     ));
     assert_eq!(code, 2, "{text}");
-    assert!(text.contains("chmod 600") && text.contains("0644"), "{text}");
+    assert!(
+        text.contains("chmod 600") && text.contains("0644"),
+        "{text}"
+    );
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
     let (code, text) = exit_of(&mut tool(
         &env,
@@ -312,8 +313,13 @@ fn secret_sources_precedence_and_no_source_no_terminal() {
     // A systemd credential.
     let creds = env.path("creds");
     std::fs::create_dir(&creds).unwrap();
-    private_file(&creds.join("epass2003-pin"), &format!("{USER_PIN}\n"), 0o400);
-    let (code, text) = exit_of(tool(&env, &["rename", "from-cred"]).env("CREDENTIALS_DIRECTORY", &creds));
+    private_file(
+        &creds.join("epass2003-pin"),
+        &format!("{USER_PIN}\n"),
+        0o400,
+    );
+    let (code, text) =
+        exit_of(tool(&env, &["rename", "from-cred"]).env("CREDENTIALS_DIRECTORY", &creds));
     assert_eq!(code, 0, "{text}");
     // Precedence: the variable before the file and the credential (a wrong PIN there is
     // used, and is exit 3)...
@@ -331,7 +337,12 @@ fn secret_sources_precedence_and_no_source_no_terminal() {
     let (code, text) = exit_of(
         tool(
             &env,
-            &["rename", "z", "--secrets-file", env.path("bad.txt").to_str().unwrap()],
+            &[
+                "rename",
+                "z",
+                "--secrets-file",
+                env.path("bad.txt").to_str().unwrap(),
+            ],
         )
         .env("CREDENTIALS_DIRECTORY", &creds),
     );
@@ -340,7 +351,12 @@ fn secret_sources_precedence_and_no_source_no_terminal() {
     private_file(&env.path("empty.txt"), "", 0o600);
     let (code, text) = exit_of(&mut tool(
         &env,
-        &["rename", "w", "--secrets-file", env.path("empty.txt").to_str().unwrap()],
+        &[
+            "rename",
+            "w",
+            "--secrets-file",
+            env.path("empty.txt").to_str().unwrap(),
+        ],
     ));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("ended before"), "{text}");
@@ -361,8 +377,14 @@ fn available_says_whether_a_pin_needs_no_prompt() {
     private_file(&f, "first\nsecond\n", 0o600);
     let mut i = Interactive::with_sources(None, Some(&f)).unwrap();
     assert!(i.available(Secret::NewP12Password));
-    assert_eq!(i.get(Secret::NewP12Password).unwrap().unwrap().as_str(), "first");
-    assert_eq!(i.get(Secret::NewP12Password).unwrap().unwrap().as_str(), "second");
+    assert_eq!(
+        i.get(Secret::NewP12Password).unwrap().unwrap().as_str(),
+        "first"
+    );
+    assert_eq!(
+        i.get(Secret::NewP12Password).unwrap().unwrap().as_str(),
+        "second"
+    );
     assert!(i.get(Secret::NewP12Password).is_err());
     // fd and file together: refused.
     assert!(Interactive::with_sources(Some(0), Some(&f)).is_err());

@@ -659,7 +659,9 @@ mod tests {
             assert!(e.to_string().contains("1..=120"), "{e}");
         }
         assert!(err("notify_mute", "zz").to_string().contains("notify_mute"));
-        assert!(err("notify_expired", "maybe").to_string().contains("on/off"));
+        assert!(err("notify_expired", "maybe")
+            .to_string()
+            .contains("on/off"));
     }
 
     #[test]

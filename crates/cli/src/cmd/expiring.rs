@@ -159,20 +159,14 @@ pub fn run(
             let tokens: Vec<TokenSeen> = record
                 .tokens
                 .into_values()
-                .filter(|t| {
-                    serial.is_none_or(|s| t.serial.eq_ignore_ascii_case(s.trim()))
-                })
+                .filter(|t| serial.is_none_or(|s| t.serial.eq_ignore_ascii_case(s.trim())))
                 .collect();
             if tokens.is_empty() {
                 return Err(e);
             }
             let entries: Vec<Entry> = tokens
                 .iter()
-                .flat_map(|t| {
-                    t.certificates
-                        .iter()
-                        .map(|c| Entry::recorded(t, c, rt.now))
-                })
+                .flat_map(|t| t.certificates.iter().map(|c| Entry::recorded(t, c, rt.now)))
                 .collect();
             let n = entries.len();
             (Source::Record(tokens), entries, n)
@@ -285,7 +279,11 @@ pub fn run(
             m.insert("notifications".into(), Value::Array(notifications));
         }
     }
-    Ok(Report { exit, json: js, text })
+    Ok(Report {
+        exit,
+        json: js,
+        text,
+    })
 }
 
 /// The notification for one certificate (`expired`: already expired, else inside the window).
