@@ -22,7 +22,7 @@ log() { printf '\n=== %s\n' "$*" >&2; }
 DEB_PACKAGES=(pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config opensc opensc-pkcs11
               openssl gnutls-bin libnss3-tools p11-kit p11-kit-modules python3-pyscard iproute2
               dbus-daemon dbus-bin python3-dbus python3-gi
-              firefox-esr chromium xvfb xdotool imagemagick)
+              firefox-esr chromium xvfb xdotool imagemagick systemd)
 # tests/clients/apps.sh: the applications (OpenVPN, OpenSSH client and server, the libp11 engine,
 # Java's SunPKCS11 with keytool/jarsigner, zip for the jar test).
 DEB_PACKAGES+=(openvpn openssh-client openssh-server libengine-pkcs11-openssl openjdk-17-jdk-headless zip)

@@ -38,102 +38,11 @@ if [ ! -S /run/pcscd/pcscd.comm ]; then
 fi
 
 # ---------------------------------------------------------------- the private session bus
-# Our own configuration rather than --session: no service activation (a desktop's real
-# notification daemon must not be started), the socket in $D, eavesdropping for the monitor.
-cat > "$D/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$D/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-start_bus() {
-    local out
-    rm -f "$D/bus"
-    out=$(dbus-daemon --config-file="$D/bus.conf" --fork --print-address=1 --print-pid=1) || return 1
-    BUS_ADDR=$(sed -n 1p <<<"$out")
-    BUS_PID=$(sed -n 2p <<<"$out")
-    echo "bus $BUS_ADDR pid $BUS_PID"
-    [ -n "$BUS_ADDR" ] && [ -n "$BUS_PID" ] && [ -S "$D/bus" ]
-}
-BUS_ADDR=
-BUS_PID=
-check "private D-Bus session bus (dbus-daemon)" start_bus
-[ -n "$BUS_PID" ] && PIDS+=("$BUS_PID")
-
-# The stand-in notification server: answers Notify with an id and logs each call.
-cat > "$D/server.py" <<'PY'
-import sys
-import dbus
-import dbus.service
-import dbus.mainloop.glib
-from gi.repository import GLib
-
-dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
-bus = dbus.bus.BusConnection(sys.argv[1])
-log = sys.argv[2]
-IFACE = "org.freedesktop.Notifications"
-
-
-class Server(dbus.service.Object):
-    def __init__(self):
-        super().__init__(bus, "/org/freedesktop/Notifications")
-        self.last = 0
-
-    @dbus.service.method(IFACE, in_signature="susssasa{sv}i", out_signature="u")
-    def Notify(self, app, replaces, icon, summary, body, actions, hints, timeout):
-        self.last += 1
-        with open(log, "a", encoding="utf-8") as f:
-            f.write("%s\t%s\t%s\t%s\n" % (app, summary, body, hints.get("category", "")))
-        return self.last
-
-    @dbus.service.method(IFACE, out_signature="as")
-    def GetCapabilities(self):
-        return ["body"]
-
-    @dbus.service.method(IFACE, out_signature="ssss")
-    def GetServerInformation(self):
-        return ("watch-notify stand-in", "epass2003-rs tests", "1", "1.2")
-
-
-name = dbus.service.BusName(IFACE, bus)
-Server()
-print("ready", flush=True)
-GLib.MainLoop().run()
-PY
-SERVER_PID=
-start_server() {
-    : > "$D/server.log"
-    /usr/bin/python3 "$D/server.py" "$BUS_ADDR" "$D/server.log" > "$D/server.out" 2>&1 &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    for _ in $(seq 100); do
-        grep -q ready "$D/server.out" 2>/dev/null && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$D/server.out"
-    return 1
-}
-check "stand-in notification server owns org.freedesktop.Notifications" start_server
-
-start_monitor() {
-    dbus-monitor --address "$BUS_ADDR" "interface='org.freedesktop.Notifications'" \
-        > "$D/monitor.log" 2>&1 &
-    MONITOR_PID=$!
-    PIDS+=("$MONITOR_PID")
-    sleep 0.5
-    kill -0 "$MONITOR_PID"
-}
-MONITOR_PID=
-check "dbus-monitor captures the Notifications interface" start_monitor
+# shellcheck source=../../ci/lib/dbus.sh
+source "$HERE/../../ci/lib/dbus.sh"
+check "private D-Bus session bus (dbus-daemon)" dbus_start_bus "$D"
+check "stand-in notification server owns org.freedesktop.Notifications" dbus_start_server "$D"
+check "dbus-monitor captures the Notifications interface" dbus_start_monitor "$D"
 
 # ---------------------------------------------------------------- the token
 SERIAL=
@@ -181,15 +90,7 @@ watch_end() {
     echo "--- stderr"; cat "$D/$name.err"
     [ "$rc" = 0 ]
 }
-# notify_seen TEXT... : every TEXT in one captured Notify call (dbus-monitor prints each
-# argument of the call on its own line, before the next "method call" line).
-notify_seen() {
-    awk -v RS='method call' '/member=Notify/' "$D/monitor.log" > "$D/notify-calls.txt"
-    local t
-    for t in "$@"; do
-        grep -qF "$t" "$D/notify-calls.txt" || { echo "no Notify call with: $t"; cat "$D/monitor.log"; return 1; }
-    done
-}
+notify_seen() { dbus_notify_seen "$D" "$@"; }
 
 # ---------------------------------------------------------------- (a)
 CARD=
@@ -246,6 +147,5 @@ no_bus() {
 }
 check "no session bus: one warning, watching continues, the event is printed" no_bus
 
-[ -n "$MONITOR_PID" ] && kill "$MONITOR_PID" 2>/dev/null
-[ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null
+dbus_stop
 check_summary

@@ -11,7 +11,9 @@ use std::path::PathBuf;
     version,
     after_help = "PINs and passwords are read from the terminal without echo, or from \
 EPASS2003_PIN, EPASS2003_NEW_PIN, EPASS2003_SO_PIN, EPASS2003_NEW_SO_PIN, EPASS2003_P12_PASSWORD, \
-EPASS2003_NEW_P12_PASSWORD, or one per line from --secrets-fd N.\n\n\
+EPASS2003_NEW_P12_PASSWORD, one per line from --secrets-fd N or --secrets-file FILE (mode 0600), or \
+the systemd credentials epass2003-pin, epass2003-so-pin, ... in $CREDENTIALS_DIRECTORY. Without \
+any of them and without a terminal, a command that needs one stops at once with exit 10.\n\n\
 Exit codes: 0 ok, 1 internal error, 2 bad input, 3 wrong PIN, 4 PIN locked, 5 no token / several \
 tokens, 6 card error, 7 certificates expiring, 8 certificates expired, 9 not possible on this \
 token, 10 cancelled, 11 token memory full."
@@ -41,8 +43,17 @@ pub struct Global {
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
     /// Read PINs and passwords from this file descriptor, one per line, in the order asked.
-    #[arg(long, global = true, value_name = "FD")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FD",
+        conflicts_with = "secrets_file"
+    )]
     pub secrets_fd: Option<u32>,
+    /// Read PINs and passwords from this file, one per line, in the order asked; the file must
+    /// not be readable by group or others (chmod 600).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -141,9 +152,15 @@ pub enum Encoding {
 /// `expiring`.
 #[derive(Debug, Args)]
 pub struct ExpiringArgs {
-    /// The notice window in days (1..120).
-    #[arg(long, default_value_t = 14, allow_negative_numbers = true)]
-    pub days: i64,
+    /// The notice window in days (1..120; default: `notify_days` of the configuration file,
+    /// else 14).
+    #[arg(long, allow_negative_numbers = true)]
+    pub days: Option<i64>,
+    /// Also show a desktop notification (freedesktop Notifications on the session bus) for
+    /// each certificate expired or inside the window, naming the `renew` command; honours
+    /// `notify_expired`, `notify_expiring` and `notify_mute` of the configuration file.
+    #[arg(long)]
+    pub notify: bool,
 }
 
 /// What an imported key may do.

@@ -45,6 +45,8 @@ pub struct Ctx {
     pub slot: CK_SLOT_ID,
     /// The token's serial (for messages).
     pub serial: String,
+    /// The token's label (for the record of tokens seen).
+    pub label: String,
     /// The help desk's text shown with every PIN-locked error (`locked_message`).
     pub locked_message: Option<String>,
 }
@@ -117,9 +119,15 @@ impl Ctx {
                     .as_ref()
                     .map(|t| t.desc.serial.clone())
                     .unwrap_or_default();
+                let label = one
+                    .token
+                    .as_ref()
+                    .map(|t| t.desc.label.trim().to_string())
+                    .unwrap_or_default();
                 Ok(Ctx {
                     slot: one.slot,
                     serial,
+                    label,
                     module,
                     locked_message,
                 })

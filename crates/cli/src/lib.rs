@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod notify;
 pub mod output;
 pub mod secrets;
+pub mod seen;
 
 use clap::Parser;
 use error::{Exit, ToolError};

@@ -5,14 +5,20 @@ use epass2003_tool::secrets::Interactive;
 use epass2003_tool::{run, startup_error, Runtime};
 use std::io::{BufRead, IsTerminal, Write};
 
-fn secrets_fd(args: &[String]) -> Option<u32> {
+/// The value of `--NAME V` / `--NAME=V` (before `--`), read before clap so the secret
+/// sources exist when the command runs.
+fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     let mut it = args.iter();
+    let eq = format!("{name}=");
     while let Some(a) = it.next() {
-        if a == "--secrets-fd" {
-            return it.next().and_then(|v| v.parse().ok());
+        if a == "--" {
+            break;
         }
-        if let Some(v) = a.strip_prefix("--secrets-fd=") {
-            return v.parse().ok();
+        if a == name {
+            return it.next().map(String::as_str);
+        }
+        if let Some(v) = a.strip_prefix(&eq) {
+            return Some(v);
         }
     }
     None
@@ -27,7 +33,9 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().collect();
     let json = args.iter().any(|a| a == "--json");
-    let mut secrets = match Interactive::new(secrets_fd(&args)) {
+    let fd = option(&args, "--secrets-fd").and_then(|v| v.parse().ok());
+    let file = option(&args, "--secrets-file").map(std::path::Path::new);
+    let mut secrets = match Interactive::with_sources(fd, file) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{}", startup_error(&e));

@@ -2,7 +2,7 @@
 //! (`org.freedesktop.Notifications.Notify` on the session bus), as the vendor's tray tool shows
 //! them when a token is plugged in or pulled out.
 //!
-//! [`Notifier`] is what `watch` calls; [`DesktopNotifier`] is the D-Bus one, tests use their
+//! [`Notifier`] is what `watch` (and `expiring --notify`) calls; [`DesktopNotifier`] is the D-Bus one, tests use their
 //! own. No text for people is made here: the caller passes the summary and body (the messages
 //! are in `cmd::watch`), and errors are the D-Bus library's own description of what failed.
 

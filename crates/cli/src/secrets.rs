@@ -1,8 +1,21 @@
-//! PINs and passwords: from an environment variable, from a file descriptor (one per line, in
-//! the order the command asks for them), or typed at the terminal without echo. Never from the
-//! command line. Every secret lives in `Zeroizing` memory and is never logged.
+//! PINs and passwords, never from the command line. The sources, the first that has the secret
+//! wins:
+//!
+//! 1. an environment variable ([`Secret::env`], `EPASS2003_PIN`, ...);
+//! 2. `--secrets-fd N` or `--secrets-file FILE` (one secret per line, in the order the command
+//!    asks for them; the file must not be readable or writable by group or others: such a file
+//!    is refused with an error that says `chmod 600`);
+//! 3. a systemd credential: `$CREDENTIALS_DIRECTORY/epass2003-pin` etc. ([`Secret::credential`];
+//!    `LoadCredential=` / `SetCredentialEncrypted=` in a unit), the first line of the file;
+//! 4. the terminal, without echo.
+//!
+//! With none of them (no terminal: a timer, cron, a pipe) the command stops at once with
+//! [`Exit::Cancelled`] and a message naming the sources. [`SecretSource::available`] tells a
+//! command, before it starts, whether a secret can be had without a prompt (a renewal from a
+//! timer notifies instead of asking). Every secret lives in `Zeroizing` memory and is never
+//! logged.
 
-use crate::error::{Result, ToolError};
+use crate::error::{Exit, Result, ToolError};
 use crate::t;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, IsTerminal};
@@ -37,6 +50,18 @@ impl Secret {
             Secret::NewP12Password => "EPASS2003_NEW_P12_PASSWORD",
         }
     }
+    /// The systemd credential's name: the file `$CREDENTIALS_DIRECTORY/NAME` a unit provides
+    /// with `LoadCredential=NAME:/path` (or `SetCredential=` / `LoadCredentialEncrypted=`).
+    pub fn credential(self) -> &'static str {
+        match self {
+            Secret::UserPin => "epass2003-pin",
+            Secret::NewUserPin => "epass2003-new-pin",
+            Secret::SoPin => "epass2003-so-pin",
+            Secret::NewSoPin => "epass2003-new-so-pin",
+            Secret::P12Password => "epass2003-p12-password",
+            Secret::NewP12Password => "epass2003-new-p12-password",
+        }
+    }
     /// The prompt.
     pub fn prompt(self) -> String {
         format!("{}: ", self.name())
@@ -64,6 +89,11 @@ impl Secret {
 pub trait SecretSource {
     /// The secret, or `None` if this source cannot give it.
     fn get(&mut self, what: Secret) -> Result<Option<Zeroizing<String>>>;
+    /// Whether `what` can be had **without a prompt** (a variable, a descriptor or file, a
+    /// systemd credential, a value given in code). Asks nothing and reads no secret: a command
+    /// run from a timer calls it first and, with `false`, does something else than asking (a
+    /// renewal notifies instead).
+    fn available(&self, what: Secret) -> bool;
 }
 
 /// Secrets given directly (tests; a caller that already has them).
@@ -91,25 +121,122 @@ impl SecretSource for Given {
             }
         }))
     }
+    fn available(&self, what: Secret) -> bool {
+        self.0.get(&what).is_some_and(|v| !v.is_empty())
+    }
 }
 
-/// The real sources, in order: environment variable, `--secrets-fd`, the terminal.
+/// Where the lines of `--secrets-fd` / `--secrets-file` come from (for messages).
+enum LinesFrom {
+    Fd(u32),
+    File(std::path::PathBuf),
+}
+
+impl LinesFrom {
+    fn name(&self) -> String {
+        match self {
+            LinesFrom::Fd(n) => format!("--secrets-fd {n}"),
+            LinesFrom::File(p) => format!("--secrets-file {}", p.display()),
+        }
+    }
+}
+
+/// The real sources, in order: environment variable, `--secrets-fd` / `--secrets-file`, a
+/// systemd credential, the terminal.
 pub struct Interactive {
-    fd: Option<BufReader<std::fs::File>>,
+    lines: Option<(LinesFrom, BufReader<std::fs::File>)>,
+    credentials: Option<std::path::PathBuf>,
+    terminal: bool,
+}
+
+/// Refuse a secrets file that group or others may read or write (mode & 0o077): the error
+/// names the file, its mode and the fix.
+pub fn check_private(path: &std::path::Path, f: &std::fs::File) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = f
+        .metadata()
+        .map_err(|e| {
+            ToolError::input(t!(
+                "err-secrets-file",
+                file = path.display().to_string(),
+                detail = e.to_string()
+            ))
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(ToolError::input(t!(
+            "err-secrets-file-mode",
+            file = path.display().to_string(),
+            mode = format!("{:04o}", mode & 0o7777)
+        )));
+    }
+    Ok(())
 }
 
 impl Interactive {
     /// With an optional file descriptor to read secrets from (one per line).
     pub fn new(fd: Option<u32>) -> Result<Self> {
-        let fd = match fd {
-            None => None,
-            Some(n) => Some(BufReader::new(
-                std::fs::File::open(format!("/dev/fd/{n}")).map_err(|e| {
+        Self::with_sources(fd, None)
+    }
+
+    /// With an optional file descriptor or file (not both) to read secrets from, one per line;
+    /// the systemd credentials of `$CREDENTIALS_DIRECTORY` and the terminal after them. A file
+    /// that group or others may read is refused ([`check_private`]).
+    pub fn with_sources(fd: Option<u32>, file: Option<&std::path::Path>) -> Result<Self> {
+        let lines = match (fd, file) {
+            (Some(_), Some(_)) => return Err(ToolError::input(t!("err-secrets-fd-and-file"))),
+            (Some(n), None) => Some((
+                LinesFrom::Fd(n),
+                BufReader::new(std::fs::File::open(format!("/dev/fd/{n}")).map_err(|e| {
                     ToolError::input(t!("err-secrets-fd", fd = n, detail = e.to_string()))
-                })?,
+                })?),
             )),
+            (None, Some(p)) => {
+                let f = std::fs::File::open(p).map_err(|e| {
+                    ToolError::input(t!(
+                        "err-secrets-file",
+                        file = p.display().to_string(),
+                        detail = e.to_string()
+                    ))
+                })?;
+                check_private(p, &f)?;
+                Some((LinesFrom::File(p.to_path_buf()), BufReader::new(f)))
+            }
+            (None, None) => None,
         };
-        Ok(Interactive { fd })
+        Ok(Interactive {
+            lines,
+            credentials: std::env::var_os("CREDENTIALS_DIRECTORY")
+                .filter(|d| !d.is_empty())
+                .map(std::path::PathBuf::from),
+            terminal: std::io::stdin().is_terminal(),
+        })
+    }
+
+    fn credential_path(&self, what: Secret) -> Option<std::path::PathBuf> {
+        self.credentials
+            .as_ref()
+            .map(|d| d.join(what.credential()))
+            .filter(|p| p.is_file())
+    }
+
+    /// The first line of a systemd credential (the newline is not part of the secret).
+    fn read_credential(path: &std::path::Path) -> Result<Zeroizing<String>> {
+        use std::io::Read;
+        let err = |e: std::io::Error| {
+            ToolError::input(t!(
+                "err-secrets-file",
+                file = path.display().to_string(),
+                detail = e.to_string()
+            ))
+        };
+        let mut f = std::fs::File::open(path).map_err(err)?;
+        check_private(path, &f)?;
+        let mut all = Zeroizing::new(String::new());
+        f.read_to_string(&mut all).map_err(err)?;
+        let first = all.split(['\n', '\r']).next().unwrap_or_default();
+        Ok(Zeroizing::new(first.to_string()))
     }
 }
 
@@ -118,36 +245,38 @@ impl SecretSource for Interactive {
         if let Ok(v) = std::env::var(what.env()) {
             return Ok(Some(Zeroizing::new(v)));
         }
-        if let Some(r) = &mut self.fd {
+        if let Some((from, r)) = &mut self.lines {
             let mut line = Zeroizing::new(String::new());
-            let n = r
-                .read_line(&mut line)
-                .map_err(|e| ToolError::input(t!("err-secrets-fd-read", detail = e.to_string())))?;
+            let n = r.read_line(&mut line).map_err(|e| {
+                ToolError::input(t!(
+                    "err-secrets-lines-read",
+                    source = from.name(),
+                    detail = e.to_string()
+                ))
+            })?;
             if n == 0 {
                 return Err(ToolError::input(t!(
-                    "err-secrets-fd-ended",
+                    "err-secrets-lines-ended",
+                    source = from.name(),
                     what = what.name()
                 )));
             }
             let v = line.trim_end_matches(['\n', '\r']).to_string();
             return Ok(Some(Zeroizing::new(v)));
         }
-        if !std::io::stdin().is_terminal() {
+        if let Some(p) = self.credential_path(what) {
+            return Self::read_credential(&p).map(Some);
+        }
+        if !self.terminal {
             return Ok(None);
         }
         let first = Zeroizing::new(rpassword::prompt_password(what.prompt()).map_err(|e| {
-            ToolError::new(
-                crate::error::Exit::Cancelled,
-                t!("err-prompt", detail = e.to_string()),
-            )
+            ToolError::new(Exit::Cancelled, t!("err-prompt", detail = e.to_string()))
         })?);
         if what.is_new() {
             let again = Zeroizing::new(
                 rpassword::prompt_password(format!("{}: ", t!("prompt-repeat"))).map_err(|e| {
-                    ToolError::new(
-                        crate::error::Exit::Cancelled,
-                        t!("err-prompt", detail = e.to_string()),
-                    )
+                    ToolError::new(Exit::Cancelled, t!("err-prompt", detail = e.to_string()))
                 })?,
             );
             if *first != *again {
@@ -156,17 +285,32 @@ impl SecretSource for Interactive {
         }
         Ok(Some(first))
     }
+
+    fn available(&self, what: Secret) -> bool {
+        std::env::var_os(what.env()).is_some()
+            || self.lines.is_some()
+            || self.credential_path(what).is_some()
+    }
 }
 
 /// Ask `src` for a secret; a clear error if no source can give it.
 pub fn need(src: &mut dyn SecretSource, what: Secret) -> Result<Zeroizing<String>> {
-    src.get(what)?.ok_or_else(|| {
-        ToolError::input(t!(
+    src.get(what)?.ok_or_else(|| needs_input(what))
+}
+
+/// The error of a secret no source gives and nobody can be asked for: [`Exit::Cancelled`]
+/// ("needs input"), naming every source.
+pub fn needs_input(what: Secret) -> ToolError {
+    ToolError::new(
+        Exit::Cancelled,
+        t!(
             "err-secret-needed",
             what = what.name(),
-            env = what.env()
-        ))
-    })
+            env = what.env(),
+            credential = what.credential()
+        ),
+    )
+    .with("needs", what.env())
 }
 
 /// PIN strength as the vendor tool shows it: low, medium, high.

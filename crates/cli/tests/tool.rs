@@ -275,7 +275,7 @@ fn blank_token_and_missing_secrets() {
     env.init(&[]);
     // No terminal and no variable: the error names the variable to set.
     let o = env.run(&["rename", "x"], Given::default());
-    assert_eq!(o.exit, Exit::BadInput);
+    assert_eq!(o.exit, Exit::Cancelled);
     assert!(o.stderr.contains("EPASS2003_PIN"), "{}", o.stderr);
     let o = env.run(
         &["pin", "strength", "--json"],

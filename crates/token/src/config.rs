@@ -17,6 +17,10 @@
 //! | `auth_timeout_secs` | `EPASS2003_AUTH_TIMEOUT_SECS` | any u64 | none | override the token's timeout (seconds; 0 = none), to see expiry quickly |
 //! | `pin_allow_utf8` | `EPASS2003_PIN_ALLOW_UTF8` | `yes`/`no` (as `pcsc`) | no | `C_InitToken` stores that new PINs (user and SO) may contain non-ASCII UTF-8; by default they must be printable ASCII |
 //! | `locked_message` | `EPASS2003_LOCKED_MESSAGE` | free text | none | written after "SERIAL: PIN locked." to stderr, once per token and process, when `C_Login`/`C_SetPIN` answer `CKR_PIN_LOCKED` (e.g. the help desk's phone number) |
+//! | `notify_expired` | | `yes`/`no` (as `pcsc`) | yes | `epass2003-tool expiring --notify`: a desktop notice for each expired certificate |
+//! | `notify_expiring` | | `yes`/`no` | yes | the same for each certificate inside the notice window |
+//! | `notify_days` | | 1..=120 | 14 | the notice window of `epass2003-tool expiring` (days) when `--days` is not given |
+//! | `notify_mute` | | certificate serials or CKA_IDs (hex), separated by `,` or spaces; the key may repeat | none | certificates `expiring --notify` never shows a notice for (the report and exit code still list them) |
 //!
 //! An unknown key in the file is reported like a refused value ("unknown setting KEY
 //! (ignored)"); it does not make `C_InitToken` refuse.
@@ -52,6 +56,60 @@ pub const MAX_TRIES_RANGE: RangeInclusive<u64> = (*pkcs15::backend::MAX_TRIES_RA
 /// Inactivity timeout (minutes) `auth_timeout_minutes` accepts (0 = none).
 pub const AUTH_TIMEOUT_MINUTES_RANGE: RangeInclusive<u64> =
     0..=(pkcs15::settings::MAX_AUTH_TIMEOUT_MINUTES as u64);
+/// Days `notify_days` accepts (the management tool's `expiring --days` too).
+pub const NOTIFY_DAYS_RANGE: RangeInclusive<u64> = 1..=120;
+/// Default notice window (days).
+pub const DEFAULT_NOTIFY_DAYS: u16 = 14;
+
+/// What `epass2003-tool expiring` notifies about (`notify_*` keys); the library does not use
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpirySettings {
+    /// A notice for each expired certificate.
+    pub notify_expired: bool,
+    /// A notice for each certificate inside the window.
+    pub notify_expiring: bool,
+    /// The window in days ([`NOTIFY_DAYS_RANGE`]).
+    pub days: u16,
+    /// Muted certificates: serial numbers or CKA_IDs, lower-case hex without separators.
+    pub mute: Vec<String>,
+}
+
+impl Default for ExpirySettings {
+    fn default() -> Self {
+        ExpirySettings {
+            notify_expired: true,
+            notify_expiring: true,
+            days: DEFAULT_NOTIFY_DAYS,
+            mute: Vec::new(),
+        }
+    }
+}
+
+impl ExpirySettings {
+    /// Whether the certificate with this serial (hex) or CKA_ID (hex) is muted.
+    pub fn is_muted(&self, serial_hex: &str, id_hex: &str) -> bool {
+        let serial = normal_hex(serial_hex);
+        let id = normal_hex(id_hex);
+        self.mute
+            .iter()
+            .any(|m| (!serial.is_empty() && *m == serial) || (!id.is_empty() && *m == id))
+    }
+}
+
+/// Hex as compared for mutes: lower case, no `0x`, `:` or spaces.
+pub fn normal_hex(s: &str) -> String {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    s.chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
 /// Default maximum tries of both PINs written by `C_InitToken`.
 pub const DEFAULT_MAX_TRIES: u8 = 10;
 
@@ -273,6 +331,8 @@ pub struct Config {
     pub locked_message: Option<String>,
     /// Where the "PIN locked" notice goes (default: stderr, once per token and process).
     pub notices: Arc<crate::notice::Notices>,
+    /// Expiry notices of the management tool (`notify_*`).
+    pub expiry: ExpirySettings,
     /// The clock (tests inject a manual one).
     pub clock: SharedClock,
 }
@@ -300,6 +360,7 @@ impl Default for Config {
             errors: Vec::new(),
             locked_message: None,
             notices: crate::notice::Notices::stderr(),
+            expiry: ExpirySettings::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -389,6 +450,36 @@ impl Config {
             }
             "locked_message" => {
                 self.locked_message = (!v.is_empty()).then(|| v.to_string());
+            }
+            "notify_expired" => self.expiry.notify_expired = boolean(key, v)?,
+            "notify_expiring" => self.expiry.notify_expiring = boolean(key, v)?,
+            "notify_days" => {
+                self.expiry.days = narrow(
+                    key,
+                    parse_in_range(key, v, NOTIFY_DAYS_RANGE)?,
+                    NOTIFY_DAYS_RANGE,
+                )?;
+            }
+            "notify_mute" => {
+                let items: Vec<&str> = v
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|x| !x.is_empty())
+                    .collect();
+                let mut add = Vec::new();
+                for item in items {
+                    let h = normal_hex(item);
+                    if h.is_empty() || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                        return Err(ConfigError {
+                            key: key.into(),
+                            origin: None,
+                            value: v.into(),
+                            allowed: "certificate serials or CKA_IDs in hex".into(),
+                            problem: ConfigProblem::NotANumber,
+                        });
+                    }
+                    add.push(h);
+                }
+                self.expiry.mute.extend(add);
             }
             other => {
                 return Err(ConfigError {
@@ -546,6 +637,31 @@ mod tests {
         );
         let e = err("pin_allow_utf8", "sometimes");
         assert!(e.is_init_relevant(), "C_InitToken writes it");
+    }
+
+    #[test]
+    fn expiry_notice_keys() {
+        let mut c = Config::default();
+        assert_eq!(c.expiry, ExpirySettings::default());
+        assert_eq!(c.expiry.days, 14);
+        c.apply_file(
+            "notify_expired = off\nnotify_expiring = yes\nnotify_days = 30\nnotify_mute = 0A:1b, 77\nnotify_mute = 0xC0FFEE\n",
+        );
+        assert_eq!(c.errors, vec![]);
+        assert!(!c.expiry.notify_expired && c.expiry.notify_expiring);
+        assert_eq!(c.expiry.days, 30);
+        assert_eq!(c.expiry.mute, vec!["0a1b", "77", "c0ffee"]);
+        assert!(c.expiry.is_muted("0A1B", ""));
+        assert!(c.expiry.is_muted("99", "c0:ff:ee"));
+        assert!(!c.expiry.is_muted("99", "ab"));
+        for bad in ["0", "121", "-1", "x"] {
+            let e = err("notify_days", bad);
+            assert!(e.to_string().contains("1..=120"), "{e}");
+        }
+        assert!(err("notify_mute", "zz").to_string().contains("notify_mute"));
+        assert!(err("notify_expired", "maybe")
+            .to_string()
+            .contains("on/off"));
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! (subject with UID, issuer, validity, serial in hex, fingerprint, key usage, whether the
 //! key is on the token), export in DER or PEM (never a private key), and the expiry report.
 
-use super::in_range;
-use crate::cli::{CertSel, Encoding, ExpiringArgs, ExportArgs};
+use crate::cli::{CertSel, Encoding, ExportArgs};
 use crate::ctx::Ctx;
-use crate::error::{Exit, Result, ToolError};
+use crate::error::{Result, ToolError};
 use crate::output::{Lines, Report};
 use crate::{t, Runtime};
 use cryptoki_sys::CK_OBJECT_HANDLE;
@@ -54,11 +53,11 @@ pub fn read_all(ctx: &Ctx) -> Result<Vec<OnToken>> {
     })
 }
 
-fn days_left(d: &CertDetails, now: i64) -> i64 {
+pub(crate) fn days_left(d: &CertDetails, now: i64) -> i64 {
     (d.not_after - now).div_euclid(86_400)
 }
 
-fn cert_json(c: &OnToken, now: i64) -> Value {
+pub(crate) fn cert_json(c: &OnToken, now: i64) -> Value {
     let mut v = json!({
         "label": c.meta.label,
         "id": hex::encode(&c.meta.id),
@@ -111,9 +110,52 @@ fn select<'a>(all: &'a [OnToken], sel: &CertSel) -> Result<Vec<&'a OnToken>> {
     Ok(all.iter().filter(|c| named(&c.meta)).collect())
 }
 
+/// Read every certificate and remember the token and them in the record of tokens seen
+/// ([`crate::seen`]); its warnings go to the progress lines.
+pub fn read_and_remember(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Vec<OnToken>> {
+    let all = read_all(ctx)?;
+    remember(ctx, rt, &all);
+    Ok(all)
+}
+
+/// Remember the token and `all` (its certificates) in the record of tokens seen.
+pub fn remember(ctx: &Ctx, rt: &mut Runtime<'_>, all: &[OnToken]) {
+    let Some(dir) = rt.state_dir.clone() else {
+        return;
+    };
+    if ctx.serial.is_empty() {
+        return;
+    }
+    let certificates = all
+        .iter()
+        .filter_map(|c| {
+            let d = c.details.as_ref()?;
+            Some(crate::seen::CertSeen {
+                label: c.meta.label.clone(),
+                id: hex::encode(&c.meta.id),
+                subject: d.subject_str.clone(),
+                subject_cn: crate::seen::cn(d),
+                serial: d.serial_hex.clone(),
+                not_after_unix: d.not_after,
+                not_after: d.not_after_str.clone(),
+            })
+        })
+        .collect();
+    let seen = crate::seen::TokenSeen {
+        serial: ctx.serial.clone(),
+        label: ctx.label.clone(),
+        last_seen_unix: rt.now,
+        last_seen: crate::seen::date(rt.now),
+        certificates,
+    };
+    for w in crate::seen::remember(&dir, seen) {
+        (rt.progress)(&w);
+    }
+}
+
 /// Run `certs list`.
 pub fn list(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
-    let all = read_all(ctx)?;
+    let all = read_and_remember(ctx, rt)?;
     let mut text = String::new();
     if all.is_empty() {
         text.push_str(&format!("{}\n", t!("certs-none", serial = &ctx.serial)));
@@ -204,7 +246,7 @@ pub fn details_text(d: &CertDetails, now: i64) -> String {
 
 /// Run `certs show`.
 pub fn show(ctx: &Ctx, rt: &mut Runtime<'_>, sel: &CertSel) -> Result<Report> {
-    let all = read_all(ctx)?;
+    let all = read_and_remember(ctx, rt)?;
     let chosen = select(&all, sel).map_err(|e| ctx.err(e))?;
     if chosen.is_empty() {
         return Err(ctx.err(ToolError::input(t!("err-no-cert-matches"))));
@@ -258,8 +300,8 @@ pub fn show(ctx: &Ctx, rt: &mut Runtime<'_>, sel: &CertSel) -> Result<Report> {
 }
 
 /// Run `certs export`.
-pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<Report> {
-    let all = read_all(ctx)?;
+pub fn export(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ExportArgs) -> Result<Report> {
+    let all = read_and_remember(ctx, rt)?;
     let chosen = select(&all, &a.sel).map_err(|e| ctx.err(e))?;
     let c = match chosen.as_slice() {
         [one] => *one,
@@ -295,72 +337,4 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<Report> {
             file = a.out.display().to_string()
         ),
     ))
-}
-
-/// Run `expiring`: exit 8 if a certificate has expired, 7 if one expires within the window,
-/// 0 otherwise.
-pub fn expiring(ctx: &Ctx, rt: &mut Runtime<'_>, a: &ExpiringArgs) -> Result<Report> {
-    let days = in_range("--days", a.days, 1, 120).map_err(|e| ctx.err(e))?;
-    let all = read_all(ctx)?;
-    let mut soon = Vec::new();
-    let mut expired = Vec::new();
-    for c in &all {
-        let Some(d) = &c.details else { continue };
-        if d.not_after < rt.now {
-            expired.push(c);
-        } else if d.not_after < rt.now + days * 86_400 {
-            soon.push(c);
-        }
-    }
-    let mut text = String::new();
-    for c in &expired {
-        if let Some(d) = &c.details {
-            text.push_str(&format!(
-                "{}\n",
-                t!(
-                    "expiry-expired",
-                    label = &c.meta.label,
-                    id = hex::encode(&c.meta.id),
-                    subject = &d.subject_str,
-                    date = &d.not_after_str
-                )
-            ));
-        }
-    }
-    for c in &soon {
-        if let Some(d) = &c.details {
-            text.push_str(&format!(
-                "{}\n",
-                t!(
-                    "expiry-soon",
-                    label = &c.meta.label,
-                    id = hex::encode(&c.meta.id),
-                    subject = &d.subject_str,
-                    date = &d.not_after_str,
-                    days = days_left(d, rt.now)
-                )
-            ));
-        }
-    }
-    if text.is_empty() {
-        text = format!("{}\n", t!("expiry-none", serial = &ctx.serial, days = days));
-    }
-    let exit = if !expired.is_empty() {
-        Exit::Expired
-    } else if !soon.is_empty() {
-        Exit::Expiring
-    } else {
-        Exit::Ok
-    };
-    Ok(Report {
-        exit,
-        json: json!({
-            "serial": ctx.serial,
-            "days": days,
-            "expired": expired.iter().map(|c| cert_json(c, rt.now)).collect::<Vec<_>>(),
-            "expiring": soon.iter().map(|c| cert_json(c, rt.now)).collect::<Vec<_>>(),
-            "checked": all.len(),
-        }),
-        text,
-    })
 }

@@ -104,10 +104,18 @@ pub fn run(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &ImportArgs) -> Result
         }
         Format::Auto => pki_files::certs::parse_certificates(&data).ok(),
     };
-    match certs {
+    let r = match certs {
         Some(c) => import_certs(ctx, rt, a, &c, yes),
         None => import_p12(ctx, rt, a, yes),
+    };
+    if r.is_ok() && rt.state_dir.is_some() {
+        // The token's certificates as they are now, for the record of tokens seen (values
+        // the import just read or wrote are cached by the token layer). Best effort.
+        if let Ok(all) = super::certs::read_all(ctx) {
+            super::certs::remember(ctx, rt, &all);
+        }
     }
+    r
 }
 
 fn label_of(der: &[u8]) -> String {

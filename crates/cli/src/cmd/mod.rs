@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod delete;
 pub mod diag;
+pub mod expiring;
 pub mod import;
 pub mod info;
 pub mod init;
@@ -32,8 +33,8 @@ pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
         Command::Info => info::run(&open(rt)?),
         Command::Certs(CertsCmd::List) => certs::list(&open(rt)?, rt),
         Command::Certs(CertsCmd::Show(s)) => certs::show(&open(rt)?, rt, s),
-        Command::Certs(CertsCmd::Export(a)) => certs::export(&open(rt)?, a),
-        Command::Expiring(a) => certs::expiring(&open(rt)?, rt, a),
+        Command::Certs(CertsCmd::Export(a)) => certs::export(&open(rt)?, rt, a),
+        Command::Expiring(a) => expiring::run(open(rt), rt, a, g.serial.as_deref()),
         Command::Import(a) => import::run(&open(rt)?, rt, g.yes, a),
         Command::Delete(a) => delete::run(&open(rt)?, rt, g.yes, a),
         Command::Rename(a) => rename::run(&open(rt)?, rt, a),
