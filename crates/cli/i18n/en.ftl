@@ -235,3 +235,6 @@ watch-no-bus = warning: --notify: no D-Bus session bus ({ $detail }); watching w
 watch-notify-failed = warning: --notify: the desktop notification could not be shown ({ $detail }); further failures are not reported
 watch-output-closed = the output was closed
 watch-not-streamed = watch streams its output: it runs from `run`, not `dispatch`
+
+# SCEP enrolment (enroll / renew)
+secret-scep-challenge = SCEP challenge password

@@ -235,3 +235,6 @@ watch-no-bus = 警告: --notify: D-Bus セッションバスがありません�
 watch-notify-failed = 警告: --notify: デスクトップ通知を表示できませんでした（{ $detail }）。以後の失敗は報告しません
 watch-output-closed = 出力が閉じられました
 watch-not-streamed = watch は出力を逐次書き出すため、`dispatch` ではなく `run` から実行されます
+
+# SCEP enrolment (enroll / renew)
+secret-scep-challenge = SCEP チャレンジパスワード
