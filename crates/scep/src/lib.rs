@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod attrs;
 pub mod cacert;
 pub mod caps;
 pub mod error;
