@@ -166,6 +166,15 @@ mod tests {
     }
 
     #[test]
+    fn micromdm_scepserver_list() {
+        // Debian's scepserver 2.1.0 answers exactly this (LF, no final line end).
+        let c = Caps::parse("Renewal\nSHA-1\nSHA-256\nAES\nDES3\nSCEPStandard\nPOSTPKIOperation");
+        assert!(c.post() && c.renewal());
+        assert_eq!(c.digest(), Digest::Sha256);
+        assert_eq!(c.cipher(false), Cipher::Aes128Cbc);
+    }
+
+    #[test]
     fn defaults_and_standard() {
         let none = Caps::parse("");
         assert!(!none.post() && !none.renewal());
