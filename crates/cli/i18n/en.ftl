@@ -264,3 +264,6 @@ notice-failed = warning: --notify: the desktop notification could not be shown (
 seen-unreadable = warning: the record of tokens seen { $file } cannot be read ({ $detail })
 seen-corrupt = warning: the record of tokens seen { $file } is corrupt ({ $detail }); it is kept as tokens-seen.json.corrupt and replaced
 seen-not-written = warning: the record of tokens seen { $file } could not be written ({ $detail })
+
+# SCEP enrolment (enroll / renew)
+secret-scep-challenge = SCEP challenge password

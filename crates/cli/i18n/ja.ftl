@@ -258,3 +258,6 @@ notice-failed = 警告: --notify: デスクトップ通知を表示できませ�
 seen-unreadable = 警告: 確認済みトークンの記録 { $file } を読み取れません（{ $detail }）
 seen-corrupt = 警告: 確認済みトークンの記録 { $file } が壊れています（{ $detail }）。tokens-seen.json.corrupt として残し、作り直します
 seen-not-written = 警告: 確認済みトークンの記録 { $file } を書き込めませんでした（{ $detail }）
+
+# SCEP enrolment (enroll / renew)
+secret-scep-challenge = SCEP チャレンジパスワード

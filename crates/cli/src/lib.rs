@@ -17,6 +17,7 @@ pub mod error;
 pub mod i18n;
 pub mod notify;
 pub mod output;
+pub mod result_file;
 pub mod secrets;
 pub mod seen;
 

@@ -36,6 +36,8 @@ pub enum Secret {
     P12Password,
     /// A new PKCS#12 password.
     NewP12Password,
+    /// The SCEP challenge password of `enroll` / `renew`.
+    Challenge,
 }
 
 impl Secret {
@@ -48,6 +50,7 @@ impl Secret {
             Secret::NewSoPin => "EPASS2003_NEW_SO_PIN",
             Secret::P12Password => "EPASS2003_P12_PASSWORD",
             Secret::NewP12Password => "EPASS2003_NEW_P12_PASSWORD",
+            Secret::Challenge => "EPASS2003_SCEP_CHALLENGE",
         }
     }
     /// The systemd credential's name: the file `$CREDENTIALS_DIRECTORY/NAME` a unit provides
@@ -60,6 +63,7 @@ impl Secret {
             Secret::NewSoPin => "epass2003-new-so-pin",
             Secret::P12Password => "epass2003-p12-password",
             Secret::NewP12Password => "epass2003-new-p12-password",
+            Secret::Challenge => "epass2003-scep-challenge",
         }
     }
     /// The prompt.
@@ -75,6 +79,7 @@ impl Secret {
             Secret::NewSoPin => t!("secret-new-so-pin"),
             Secret::P12Password => t!("secret-p12-password"),
             Secret::NewP12Password => t!("secret-new-p12-password"),
+            Secret::Challenge => t!("secret-scep-challenge"),
         }
     }
     fn is_new(self) -> bool {

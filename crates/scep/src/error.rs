@@ -1,0 +1,36 @@
+//! Errors, typed so that each is reported as what it is.
+
+use crate::status::FailInfo;
+
+/// A SCEP client error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server cannot be reached: DNS, refused or dropped connection, timeout, TLS.
+    #[error("cannot reach the SCEP server: {0}")]
+    Unreachable(String),
+    /// The server answered with an HTTP error status.
+    #[error("the SCEP server answered HTTP {status}: {reason}")]
+    HttpStatus {
+        /// The status code.
+        status: u16,
+        /// Its reason phrase or the start of the body.
+        reason: String,
+    },
+    /// The reply is not what SCEP defines (wrong content type, malformed CMS).
+    #[error("the server's reply is not SCEP: {0}")]
+    NotScep(String),
+    /// The CA refused the request with this failure info.
+    #[error("the CA refused the request: {0}")]
+    Failure(FailInfo),
+    /// The CA's certificate does not match the expected fingerprint.
+    #[error("the CA certificate's SHA-256 fingerprint {actual} does not match {expected}")]
+    FingerprintMismatch {
+        /// The fingerprint given out of band.
+        expected: String,
+        /// The CA certificate's.
+        actual: String,
+    },
+    /// The CA and this client share no algorithm.
+    #[error("no algorithm in common with the CA: {0}")]
+    NoCommonAlgorithm(String),
+}
