@@ -267,3 +267,4 @@ seen-not-written = warning: the record of tokens seen { $file } could not be wri
 
 # SCEP enrolment (enroll / renew)
 secret-scep-challenge = SCEP challenge password
+result-file-not-written = warning: the result file { $file } could not be written ({ $detail })

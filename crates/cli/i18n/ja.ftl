@@ -261,3 +261,4 @@ seen-not-written = 警告: 確認済みトークンの記録 { $file } を書き
 
 # SCEP enrolment (enroll / renew)
 secret-scep-challenge = SCEP チャレンジパスワード
+result-file-not-written = 警告: 結果ファイル { $file } を書き込めませんでした（{ $detail }）

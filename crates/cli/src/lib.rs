@@ -78,8 +78,11 @@ where
     if let cli::Command::Watch(a) = &cli.command {
         return cmd::watch::run(a, &cli.global, rt, out, err);
     }
-    let r = cmd::dispatch(&cli, rt);
+    let mut r = cmd::dispatch(&cli, rt);
     let name = cmd::name(&cli.command);
+    if name == "expiring" {
+        record_result(rt, &mut r);
+    }
     if let (Some(dir), false) = (&rt.state_dir, name == "diag") {
         let (exit, msg) = match &r {
             Ok(rep) => (rep.exit, String::new()),
@@ -99,6 +102,45 @@ where
                 let _ = output::emit_error(err, false, &e);
             }
             e.exit
+        }
+    }
+}
+
+/// Write the result file for management software after a life-cycle run (`expiring`; the
+/// enrolment commands too once they exist) and add the same fields to the JSON as `"result"`.
+/// A result file that cannot be written is a warning, never a changed outcome.
+fn record_result(rt: &mut Runtime<'_>, r: &mut error::Result<output::Report>) {
+    let Some(dir) = rt.state_dir.clone() else {
+        return;
+    };
+    let (exit, store) = match &*r {
+        Ok(rep) => (rep.exit, rep.json.get("serial")),
+        Err(e) => (e.exit, e.details.get("serial")),
+    };
+    let store = store
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let user_id = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default();
+    let res = result_file::RunResult {
+        date: rt.now,
+        exit,
+        user_id,
+        store,
+        issued: None,
+    };
+    if let Err(e) = result_file::write(&dir, &res) {
+        (rt.progress)(&t!(
+            "result-file-not-written",
+            file = dir.join(result_file::FILE_NAME).display().to_string(),
+            detail = e.to_string()
+        ));
+    }
+    if let Ok(rep) = r {
+        if let serde_json::Value::Object(m) = &mut rep.json {
+            m.insert("result".into(), res.json());
         }
     }
 }
