@@ -66,6 +66,31 @@ unsafe fn deliver(
     }
 }
 
+/// Run one call of an active operation: any error but `CKR_BUFFER_TOO_SMALL` ends the
+/// operation (PKCS#11 3.0 §5.2: "A call to C_Sign always terminates the active signing
+/// operation unless it returns CKR_BUFFER_TOO_SMALL or is a successful call ... to determine
+/// the length of the buffer"; an `Update` that fails terminates it too), even an error found
+/// before the token is asked, such as a NULL length pointer.
+fn op_call(
+    h: CK_SESSION_HANDLE,
+    kind: OpKind,
+    f: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    let r = f();
+    match r {
+        Ok(()) | Err(Error::BufferTooSmall) => r,
+        Err(e) => {
+            if let Ok(m) = module() {
+                let _ = m.with_session(h, |t, _| {
+                    t.session(h)?.end(kind);
+                    Ok(())
+                });
+            }
+            Err(e)
+        }
+    }
+}
+
 cryptoki_fn! {
     /// `C_Initialize` (PKCS#11 2.40 §5.4). Only OS locking is used: `CKF_OS_LOCKING_OK` or no
     /// mutex callbacks at all. After `fork()`, the child may initialise again.
@@ -559,42 +584,48 @@ cryptoki_fn! {
 cryptoki_fn! {
     /// `C_Encrypt`.
     fn C_Encrypt(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        if p_out_len.is_null() {
-            return Err(Error::ArgumentsBad("pulEncryptedDataLen"));
-        }
-        let r = m.with_session(h, |t, _| t.encrypt(h, Some(d)));
-        drop(m);
-        // SAFETY: per the spec.
-        unsafe { deliver(h, OpKind::Encrypt, r, p_out, p_out_len) }
+        op_call(h, OpKind::Encrypt, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            if p_out_len.is_null() {
+                return Err(Error::ArgumentsBad("pulEncryptedDataLen"));
+            }
+            let r = m.with_session(h, |t, _| t.encrypt(h, Some(d)));
+            drop(m);
+            // SAFETY: per the spec.
+            unsafe { deliver(h, OpKind::Encrypt, r, p_out, p_out_len) }
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_EncryptUpdate`: buffers; output comes at `C_EncryptFinal`.
     fn C_EncryptUpdate(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG, _p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        m.with_session(h, |t, _| t.encrypt_update(h, d))?;
-        // SAFETY: per the spec.
-        unsafe { put(p_out_len, 0) }
+        op_call(h, OpKind::Encrypt, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            m.with_session(h, |t, _| t.encrypt_update(h, d))?;
+            // SAFETY: per the spec.
+            unsafe { put(p_out_len, 0) }
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_EncryptFinal`.
     fn C_EncryptFinal(h: CK_SESSION_HANDLE, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        if p_out_len.is_null() {
-            return Err(Error::ArgumentsBad("pulLastEncryptedPartLen"));
-        }
-        let r = m.with_session(h, |t, _| t.encrypt(h, None));
-        drop(m);
-        // SAFETY: per the spec.
-        unsafe { deliver(h, OpKind::Encrypt, r, p_out, p_out_len) }
+        op_call(h, OpKind::Encrypt, || {
+            let m = module()?;
+            if p_out_len.is_null() {
+                return Err(Error::ArgumentsBad("pulLastEncryptedPartLen"));
+            }
+            let r = m.with_session(h, |t, _| t.encrypt(h, None));
+            drop(m);
+            // SAFETY: per the spec.
+            unsafe { deliver(h, OpKind::Encrypt, r, p_out, p_out_len) }
+        })
     }
 }
 
@@ -611,42 +642,48 @@ cryptoki_fn! {
 cryptoki_fn! {
     /// `C_Decrypt`: one card operation; the plaintext is kept for the size-query call.
     fn C_Decrypt(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        if p_out_len.is_null() {
-            return Err(Error::ArgumentsBad("pulDataLen"));
-        }
-        let r = m.with_session(h, |t, _| t.decrypt(h, Some(d)));
-        drop(m);
-        // SAFETY: per the spec.
-        unsafe { deliver(h, OpKind::Decrypt, r, p_out, p_out_len) }
+        op_call(h, OpKind::Decrypt, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            if p_out_len.is_null() {
+                return Err(Error::ArgumentsBad("pulDataLen"));
+            }
+            let r = m.with_session(h, |t, _| t.decrypt(h, Some(d)));
+            drop(m);
+            // SAFETY: per the spec.
+            unsafe { deliver(h, OpKind::Decrypt, r, p_out, p_out_len) }
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_DecryptUpdate`: buffers; output comes at `C_DecryptFinal`.
     fn C_DecryptUpdate(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG, _p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        m.with_session(h, |t, _| t.decrypt_update(h, d))?;
-        // SAFETY: per the spec.
-        unsafe { put(p_out_len, 0) }
+        op_call(h, OpKind::Decrypt, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            m.with_session(h, |t, _| t.decrypt_update(h, d))?;
+            // SAFETY: per the spec.
+            unsafe { put(p_out_len, 0) }
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_DecryptFinal`.
     fn C_DecryptFinal(h: CK_SESSION_HANDLE, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        if p_out_len.is_null() {
-            return Err(Error::ArgumentsBad("pulLastPartLen"));
-        }
-        let r = m.with_session(h, |t, _| t.decrypt(h, None));
-        drop(m);
-        // SAFETY: per the spec.
-        unsafe { deliver(h, OpKind::Decrypt, r, p_out, p_out_len) }
+        op_call(h, OpKind::Decrypt, || {
+            let m = module()?;
+            if p_out_len.is_null() {
+                return Err(Error::ArgumentsBad("pulLastPartLen"));
+            }
+            let r = m.with_session(h, |t, _| t.decrypt(h, None));
+            drop(m);
+            // SAFETY: per the spec.
+            unsafe { deliver(h, OpKind::Decrypt, r, p_out, p_out_len) }
+        })
     }
 }
 
@@ -670,40 +707,46 @@ cryptoki_fn! {
 cryptoki_fn! {
     /// `C_Digest`.
     fn C_Digest(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        if p_out_len.is_null() {
-            return Err(Error::ArgumentsBad("pulDigestLen"));
-        }
-        let r = m.with_session(h, |t, _| t.session(h)?.digest.as_mut().ok_or(Error::OperationNotInitialized)?.digest(d));
-        drop(m);
-        // SAFETY: per the spec.
-        unsafe { deliver(h, OpKind::Digest, r, p_out, p_out_len) }
+        op_call(h, OpKind::Digest, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            if p_out_len.is_null() {
+                return Err(Error::ArgumentsBad("pulDigestLen"));
+            }
+            let r = m.with_session(h, |t, _| t.session(h)?.digest.as_mut().ok_or(Error::OperationNotInitialized)?.digest(d));
+            drop(m);
+            // SAFETY: per the spec.
+            unsafe { deliver(h, OpKind::Digest, r, p_out, p_out_len) }
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_DigestUpdate`.
     fn C_DigestUpdate(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        m.with_session(h, |t, _| t.session(h)?.digest.as_mut().ok_or(Error::OperationNotInitialized)?.update(d))
+        op_call(h, OpKind::Digest, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            m.with_session(h, |t, _| t.session(h)?.digest.as_mut().ok_or(Error::OperationNotInitialized)?.update(d))
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_DigestFinal`.
     fn C_DigestFinal(h: CK_SESSION_HANDLE, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        if p_out_len.is_null() {
-            return Err(Error::ArgumentsBad("pulDigestLen"));
-        }
-        let r = m.with_session(h, |t, _| Ok(t.session(h)?.digest.as_mut().ok_or(Error::OperationNotInitialized)?.finish()));
-        drop(m);
-        // SAFETY: per the spec.
-        unsafe { deliver(h, OpKind::Digest, r, p_out, p_out_len) }
+        op_call(h, OpKind::Digest, || {
+            let m = module()?;
+            if p_out_len.is_null() {
+                return Err(Error::ArgumentsBad("pulDigestLen"));
+            }
+            let r = m.with_session(h, |t, _| t.session(h)?.digest.as_mut().ok_or(Error::OperationNotInitialized)?.finish());
+            drop(m);
+            // SAFETY: per the spec.
+            unsafe { deliver(h, OpKind::Digest, r, p_out, p_out_len) }
+        })
     }
 }
 
@@ -720,47 +763,46 @@ cryptoki_fn! {
 cryptoki_fn! {
     /// `C_Sign`: exactly one card operation; the signature is kept for the second call.
     fn C_Sign(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        if p_out_len.is_null() {
-            return Err(Error::ArgumentsBad("pulSignatureLen"));
-        }
-        let r = m.with_session(h, |t, _| t.sign(h, d));
-        drop(m);
-        // SAFETY: per the spec.
-        unsafe { deliver(h, OpKind::Sign, r, p_out, p_out_len) }
+        op_call(h, OpKind::Sign, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            if p_out_len.is_null() {
+                return Err(Error::ArgumentsBad("pulSignatureLen"));
+            }
+            let r = m.with_session(h, |t, _| t.sign(h, d));
+            drop(m);
+            // SAFETY: per the spec.
+            unsafe { deliver(h, OpKind::Sign, r, p_out, p_out_len) }
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_SignUpdate`.
     fn C_SignUpdate(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        let r = m.with_session(h, |t, _| t.sign_update(h, d));
-        if r.is_err() {
-            let _ = m.with_session(h, |t, _| {
-                t.session(h)?.end(OpKind::Sign);
-                Ok(())
-            });
-        }
-        r
+        op_call(h, OpKind::Sign, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            m.with_session(h, |t, _| t.sign_update(h, d))
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_SignFinal`.
     fn C_SignFinal(h: CK_SESSION_HANDLE, p_out: *mut CK_BYTE, p_out_len: *mut CK_ULONG) {
-        let m = module()?;
-        if p_out_len.is_null() {
-            return Err(Error::ArgumentsBad("pulSignatureLen"));
-        }
-        let r = m.with_session(h, |t, _| t.sign_final(h));
-        drop(m);
-        // SAFETY: per the spec.
-        unsafe { deliver(h, OpKind::Sign, r, p_out, p_out_len) }
+        op_call(h, OpKind::Sign, || {
+            let m = module()?;
+            if p_out_len.is_null() {
+                return Err(Error::ArgumentsBad("pulSignatureLen"));
+            }
+            let r = m.with_session(h, |t, _| t.sign_final(h));
+            drop(m);
+            // SAFETY: per the spec.
+            unsafe { deliver(h, OpKind::Sign, r, p_out, p_out_len) }
+        })
     }
 }
 
@@ -777,32 +819,38 @@ cryptoki_fn! {
 cryptoki_fn! {
     /// `C_Verify`.
     fn C_Verify(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG, p_s: *mut CK_BYTE, s_len: CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        // SAFETY: per the spec.
-        let s = unsafe { bytes(p_s, s_len) }?;
-        m.with_session(h, |t, _| t.verify(h, d, s))
+        op_call(h, OpKind::Verify, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            // SAFETY: per the spec.
+            let s = unsafe { bytes(p_s, s_len) }?;
+            m.with_session(h, |t, _| t.verify(h, d, s))
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_VerifyUpdate`.
     fn C_VerifyUpdate(h: CK_SESSION_HANDLE, p_d: *mut CK_BYTE, n: CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let d = unsafe { bytes(p_d, n) }?;
-        m.with_session(h, |t, _| t.verify_update(h, d))
+        op_call(h, OpKind::Verify, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let d = unsafe { bytes(p_d, n) }?;
+            m.with_session(h, |t, _| t.verify_update(h, d))
+        })
     }
 }
 
 cryptoki_fn! {
     /// `C_VerifyFinal`.
     fn C_VerifyFinal(h: CK_SESSION_HANDLE, p_s: *mut CK_BYTE, s_len: CK_ULONG) {
-        let m = module()?;
-        // SAFETY: per the spec.
-        let s = unsafe { bytes(p_s, s_len) }?;
-        m.with_session(h, |t, _| t.verify_final(h, s))
+        op_call(h, OpKind::Verify, || {
+            let m = module()?;
+            // SAFETY: per the spec.
+            let s = unsafe { bytes(p_s, s_len) }?;
+            m.with_session(h, |t, _| t.verify_final(h, s))
+        })
     }
 }
 

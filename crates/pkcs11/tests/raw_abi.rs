@@ -541,6 +541,15 @@ fn c_abi_contracts() {
         ),
         CKR_ARGUMENTS_BAD
     );
+    // That error ended the operation (PKCS#11 3.0 §5.2).
+    assert_eq!(
+        call!(
+            l,
+            C_Sign(h, data.as_ptr() as *mut _, 5, null_mut(), &mut len)
+        ),
+        CKR_OPERATION_NOT_INITIALIZED
+    );
+    assert_eq!(call!(l, C_SignInit(h, &mut m, hpriv)), CKR_OK);
     assert_eq!(
         call!(
             l,

@@ -191,7 +191,9 @@ impl From<BackendError> for Error {
             BackendError::NotInitialized => Error::TokenNotRecognized,
             BackendError::NoSuchObject => Error::ObjectHandleInvalid,
             BackendError::NotSupported(_) => Error::FunctionNotSupported,
-            BackendError::InvalidInput(_) => Error::TemplateInconsistent,
+            // A value the layout cannot hold (label too long, not DER, out of range): the
+            // attribute's value is what is wrong, not the template's consistency.
+            BackendError::InvalidInput(_) => Error::AttributeValueInvalid,
             BackendError::NoMemory => Error::DeviceMemory,
             BackendError::Corrupt(m) | BackendError::Device(m) => Error::Device(m),
         }

@@ -190,6 +190,16 @@ impl Token {
                 if key.usage.decrypt || key.usage.unwrap {
                     return Err(Error::TemplateInconsistent);
                 }
+                // A CKA_EC_POINT that is not d·G contradicts CKA_VALUE: decided here, before
+                // the card (the backend's own check would answer CKR_ATTRIBUTE_VALUE_INVALID).
+                let PrivateKeyMaterial::EcP256 { point: derived, .. } =
+                    PrivateKeyMaterial::ec_p256_from_scalar(d.as_slice())?
+                else {
+                    return Err(Error::AttributeValueInvalid);
+                };
+                if &derived != point {
+                    return Err(Error::TemplateInconsistent);
+                }
                 // `EcKeyImport` zeroizes its copy of d when dropped.
                 let imp = EcKeyImport {
                     d: **d,

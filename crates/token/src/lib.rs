@@ -3,7 +3,8 @@
 //! * [`module`]: the slot table, the session index, the lock order.
 //! * [`token`]: one present token: login, objects and their attributes, operations.
 //! * [`login`]: the login state machine and the PIN-counter flags.
-//! * [`session`]: per-session operation slots.
+//! * [`session`]: per-session operation slots; [`lifecycle`]: the rules every operation
+//!   follows (single- or multi-part, size queries).
 //! * [`attr`], [`mechanism`], [`crypto`]: templates and attribute policy, the mechanism
 //!   registry, host-side padding and public-key operations.
 //! * [`notice`]: the once-per-token "PIN locked" line on stderr.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 mod glue;
+pub mod lifecycle;
 pub mod login;
 pub mod mechanism;
 pub mod module;

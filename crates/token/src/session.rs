@@ -2,6 +2,7 @@
 
 use crate::crypto::PublicKey;
 use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
 use crate::mechanism::Mechanism;
 use crate::token::{Accumulator, SignScheme};
 use cryptoki_sys::CK_OBJECT_HANDLE;
@@ -13,27 +14,30 @@ pub struct SignOp {
     pub(crate) scheme: SignScheme,
     pub(crate) key: ObjectRef,
     pub(crate) key_type: KeyType,
+    /// The modulus of an RSA key when known (input checks on the host before the card).
+    pub(crate) modulus: Option<Vec<u8>>,
     pub(crate) acc: Accumulator,
-    pub(crate) updated: bool,
-    /// The signature, kept for the second (buffer) call: one card operation per signature.
-    pub(crate) result: Option<Vec<u8>>,
+    /// Single/multi-part and the signature kept for the fetching call: one card operation per
+    /// signature.
+    pub(crate) life: Lifecycle,
 }
 
 impl SignOp {
-    pub(crate) fn new(scheme: SignScheme, key: ObjectRef, key_type: KeyType) -> Self {
+    pub(crate) fn new(
+        scheme: SignScheme,
+        key: ObjectRef,
+        key_type: KeyType,
+        modulus: Option<Vec<u8>>,
+    ) -> Self {
         let acc = Accumulator::new(scheme.hash());
         SignOp {
             scheme,
             key,
             key_type,
+            modulus,
             acc,
-            updated: false,
-            result: None,
+            life: Lifecycle::default(),
         }
-    }
-    pub(crate) fn update(&mut self, d: &[u8]) {
-        self.updated = true;
-        self.acc.update(d);
     }
     pub(crate) fn finish_input(&mut self) -> Vec<u8> {
         self.acc.finish()
@@ -45,15 +49,18 @@ pub struct VerifyOp {
     pub(crate) scheme: SignScheme,
     pub(crate) key: PublicKey,
     pub(crate) acc: Accumulator,
+    pub(crate) life: Lifecycle,
 }
 
 impl VerifyOp {
     pub(crate) fn new(scheme: SignScheme, key: PublicKey) -> Self {
         let acc = Accumulator::new(scheme.hash());
-        VerifyOp { scheme, key, acc }
-    }
-    pub(crate) fn update(&mut self, d: &[u8]) {
-        self.acc.update(d);
+        VerifyOp {
+            scheme,
+            key,
+            acc,
+            life: Lifecycle::default(),
+        }
     }
     pub(crate) fn finish_input(&mut self) -> Vec<u8> {
         self.acc.finish()
@@ -65,56 +72,55 @@ pub struct DecryptOp {
     pub(crate) mech: Mechanism,
     pub(crate) key: ObjectRef,
     pub(crate) k: usize,
-    pub(crate) data: Vec<u8>,
-    pub(crate) result: Option<Zeroizing<Vec<u8>>>,
+    /// The modulus when known (ciphertext checks on the host before the card).
+    pub(crate) modulus: Option<Vec<u8>>,
+    pub(crate) data: Zeroizing<Vec<u8>>,
+    pub(crate) life: Lifecycle,
 }
 
 /// An active encryption (host).
 pub struct EncryptOp {
     pub(crate) mech: Mechanism,
     pub(crate) key: PublicKey,
-    pub(crate) data: Vec<u8>,
-    pub(crate) result: Option<Vec<u8>>,
+    pub(crate) data: Zeroizing<Vec<u8>>,
+    pub(crate) life: Lifecycle,
 }
 
 /// An active digest.
 pub struct DigestOp {
     pub(crate) acc: Accumulator,
-    pub(crate) result: Option<Vec<u8>>,
-    pub(crate) updated: bool,
+    pub(crate) life: Lifecycle,
 }
 
 impl DigestOp {
-    /// `C_Digest`: single part; the result is kept until delivered.
+    /// `C_Digest`: single part. Hashing is cheap and deterministic, so every call hashes the
+    /// data it is given (a size query binds nothing).
     pub fn digest(&mut self, data: &[u8]) -> Result<Vec<u8>> {
-        if let Some(r) = &self.result {
-            return Ok(r.clone());
-        }
-        if self.updated {
-            return Err(Error::OperationActive);
-        }
-        self.acc.update(data);
-        let r = self.acc.finish();
-        self.result = Some(r.clone());
-        Ok(r)
+        self.life.single()?;
+        let mut h = self
+            .acc
+            .hasher
+            .as_ref()
+            .ok_or(Error::OperationNotInitialized)?
+            .box_clone();
+        h.update(data);
+        Ok(h.finalize().to_vec())
     }
     /// `C_DigestUpdate`.
     pub fn update(&mut self, data: &[u8]) -> Result<()> {
-        if self.result.is_some() {
-            return Err(Error::OperationActive);
-        }
-        self.updated = true;
+        self.life.update()?;
         self.acc.update(data);
         Ok(())
     }
     /// `C_DigestFinal`.
-    pub fn finish(&mut self) -> Vec<u8> {
-        if let Some(r) = &self.result {
-            return r.clone();
+    pub fn finish(&mut self) -> Result<Vec<u8>> {
+        self.life.finish()?;
+        if let Some(r) = self.life.kept(&[]) {
+            return Ok(r);
         }
         let r = self.acc.finish();
-        self.result = Some(r.clone());
-        r
+        self.life.keep(&[], &r);
+        Ok(r)
     }
 }
 
