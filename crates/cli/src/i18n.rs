@@ -227,7 +227,10 @@ mod tests {
     fn english_minutes_take_the_singular_for_one() {
         let prev = set_lang(Lang::En);
         assert_eq!(crate::t!("timeout-minutes", minutes = 1u32), "1 minute");
-        assert_eq!(crate::t!("timeout-minutes", minutes = 600u32), "600 minutes");
+        assert_eq!(
+            crate::t!("timeout-minutes", minutes = 600u32),
+            "600 minutes"
+        );
         set_lang(prev);
     }
 

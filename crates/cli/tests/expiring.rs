@@ -391,3 +391,35 @@ fn available_says_whether_a_pin_needs_no_prompt() {
     assert_eq!(Secret::UserPin.credential(), "epass2003-pin");
     assert_eq!(Secret::SoPin.credential(), "epass2003-so-pin");
 }
+
+#[test]
+fn every_expiring_run_leaves_a_result_file_for_management_software() {
+    if !have_openssl() {
+        eprintln!("openssl not installed: skipped");
+        return;
+    }
+    let env = Env::new();
+    let (serial, _id, _cert_serial) = token_with_cert(&env);
+    let file = state_dir(&env).join("result.txt");
+    let read = || std::fs::read_to_string(&file).unwrap();
+
+    let o = run_cfg(&env, &["expiring", "--json"], "", true, env.now);
+    assert_eq!(o.exit, Exit::Expiring);
+    let text = read();
+    assert!(text.contains("Result: succeeded\n"), "{text}");
+    assert!(text.contains("Code: 0\n"), "{text}");
+    assert!(text.contains(&format!("Store: {serial}\n")), "{text}");
+    assert!(text.starts_with("Date: "), "{text}");
+    assert_eq!(o.json()["result"]["Store"], serial.as_str());
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A bad option: failed, the manual's "bad command" code, and the file says so.
+    let o = run_cfg(&env, &["expiring", "--days", "0"], "", true, env.now);
+    assert_eq!(o.exit, Exit::BadInput);
+    let text = read();
+    assert!(text.contains("Result: failed\n"), "{text}");
+    assert!(text.contains("Code: 100\n"), "{text}");
+}
