@@ -74,8 +74,15 @@ impl EmulatorReader {
                 epass2003_emu::card::CardOptions::default(),
             )
         })
-        .map_err(|e| Error::Device(format!("emulator state {}: {e}", self.path.display())))?;
-        card.set_persister(Box::new(move |bytes| file.save(bytes)));
+        .map_err(|e| {
+            // The application sees CKR_DEVICE_ERROR; the user learns why, once per process.
+            let msg = format!("epass2003: emulated token unavailable: {e}");
+            epass2003_emu::store::report_once(&msg);
+            Error::Device(msg)
+        })?;
+        // Shared with every other process using the file: locked per card transaction, other
+        // processes' writes adopted at the next one.
+        card.set_backing(Box::new(file));
         let c = Arc::new(Mutex::new(card));
         self.card = Some(c.clone());
         Ok(c)
