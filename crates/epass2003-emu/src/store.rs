@@ -24,11 +24,11 @@
 //!   is never re-read, a changed one is re-read whole and handed back for the card to adopt
 //!   ([`crate::Card::set_backing`]).
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -603,7 +603,10 @@ mod tests {
         // A write by the first is seen by the second at its next transaction, once.
         first.save(b"{\"new\": 1}").unwrap();
         first.end();
-        assert_eq!(second.begin().unwrap().as_deref(), Some(&b"{\"new\": 1}"[..]));
+        assert_eq!(
+            second.begin().unwrap().as_deref(),
+            Some(&b"{\"new\": 1}"[..])
+        );
         second.end();
         assert_eq!(second.begin().unwrap(), None);
         second.end();

@@ -140,11 +140,11 @@ impl Card {
                 self.vol.cur_ef = None;
             }
         }
-        let mse_ok = self
-            .vol
-            .mse
-            .as_ref()
-            .is_none_or(|m| fs::node_at(mf, &m.df).and_then(|d| d.child(m.fid)).is_some());
+        let mse_ok = self.vol.mse.as_ref().is_none_or(|m| {
+            fs::node_at(mf, &m.df)
+                .and_then(|d| d.child(m.fid))
+                .is_some()
+        });
         if !mse_ok {
             self.vol.mse = None;
         }
