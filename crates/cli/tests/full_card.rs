@@ -32,7 +32,7 @@ fn used(path: &Path) -> usize {
 
 /// Sets the capacity kept in the state file (no tool run may hold it).
 fn set_capacity(path: &Path, bytes: usize) {
-    let (file, mut card) = StateFile::open(path).unwrap();
+    let (mut file, mut card) = StateFile::open(path).unwrap();
     card.set_capacity(Some(bytes as u32)).unwrap();
     file.save(&card.to_state_bytes()).unwrap();
 }

@@ -61,6 +61,9 @@ use crate::fs::{self, fdb, FileKind, FileNode, KeyMaterial, KeyRecord, SecretByt
 use crate::hooks::{Counters, Hooks};
 use crate::sm::Session;
 
+mod sharing;
+pub use sharing::Backing;
+
 /// Version of the serialised state format.
 pub const STATE_VERSION: u32 = 1;
 
@@ -149,6 +152,10 @@ pub enum CardError {
     /// rolled back).
     #[error("could not save the card state: {0}")]
     Persist(io::Error),
+    /// The shared state cannot be used now (another process holds it too long, or the state
+    /// file became unreadable); the reason. No command was processed.
+    #[error("card unavailable: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -213,6 +220,10 @@ pub struct Card {
     counters: Counters,
     removed: bool,
     persister: Option<Persister>,
+    /// The shared state store ([`Card::set_backing`]); takes the persister's place.
+    backing: Option<Box<dyn Backing>>,
+    /// Nesting depth of [`Card::begin_transaction`].
+    depth: u32,
     last_saved: Vec<u8>,
     dirty: bool,
     sm_ok: bool,
@@ -293,6 +304,8 @@ impl Card {
             counters: Counters::default(),
             removed: false,
             persister: None,
+            backing: None,
+            depth: 0,
             last_saved: Vec::new(),
             dirty: false,
             sm_ok: false,
@@ -430,14 +443,15 @@ impl Card {
     /// persister, if one is set (a failed save restores the old value). Files already on the
     /// card stay even if they exceed the new capacity; only later creations are refused.
     pub fn set_capacity(&mut self, bytes: Option<u32>) -> Result<(), CardError> {
-        let old = self.st.options.capacity;
-        self.st.options.capacity = bytes;
+        // A shared card adopts what other processes wrote first, then makes the change.
+        self.begin_transaction()?;
+        let prev = std::mem::replace(&mut self.st.options.capacity, bytes);
         let state = self.to_state_bytes();
-        if let Some(p) = self.persister.as_mut() {
-            if let Err(e) = p(&state) {
-                self.st.options.capacity = old;
-                return Err(CardError::Persist(e));
-            }
+        let r = self.persist(&state);
+        self.end_transaction();
+        if let Err(e) = r {
+            self.st.options.capacity = prev;
+            return Err(CardError::Persist(e));
         }
         self.last_saved = state;
         Ok(())
@@ -462,6 +476,24 @@ impl Card {
 
     /// Loads a card from [`Card::to_state_bytes`] output. Never panics.
     pub fn from_state_bytes(bytes: &[u8]) -> Result<Card, CardError> {
+        let st = Self::parse_state(bytes)?;
+        // A seeded card loaded from a state file must not replay the challenges of the card it
+        // was created as (or of its previous load): mix the seed with the loaded state.
+        let rng = match st.options.rng_seed {
+            Some(s) => {
+                use sha2::{Digest, Sha256};
+                let mut h = Sha256::new();
+                h.update(s.to_le_bytes());
+                h.update(bytes);
+                StdRng::from_seed(h.finalize().into())
+            }
+            None => StdRng::from_entropy(),
+        };
+        Ok(Card::assemble(st, rng))
+    }
+
+    /// Parses and checks [`Card::to_state_bytes`] output.
+    fn parse_state(bytes: &[u8]) -> Result<PersistentState, CardError> {
         let v: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| CardError::CorruptState(e.to_string()))?;
         let ver = v
@@ -478,23 +510,22 @@ impl Card {
                 return Err(CardError::CorruptState("root is not a DF 3F00".into()));
             }
         }
-        // A seeded card loaded from a state file must not replay the challenges of the card it
-        // was created as (or of its previous load): mix the seed with the loaded state.
-        let rng = match st.options.rng_seed {
-            Some(s) => {
-                use sha2::{Digest, Sha256};
-                let mut h = Sha256::new();
-                h.update(s.to_le_bytes());
-                h.update(bytes);
-                StdRng::from_seed(h.finalize().into())
-            }
-            None => StdRng::from_entropy(),
-        };
-        Ok(Card::assemble(st, rng))
+        Ok(st)
     }
 
-    /// Processes one command APDU and returns data ‖ SW1 SW2.
+    /// Processes one command APDU and returns data ‖ SW1 SW2. A shared card
+    /// ([`Card::set_backing`]) outside a transaction makes the APDU its own transaction.
     pub fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, CardError> {
+        if self.backing.is_some() && self.depth == 0 && !self.removed {
+            self.begin_transaction()?;
+            let r = self.transmit_in_transaction(capdu);
+            self.end_transaction();
+            return r;
+        }
+        self.transmit_in_transaction(capdu)
+    }
+
+    fn transmit_in_transaction(&mut self, capdu: &[u8]) -> Result<Vec<u8>, CardError> {
         if self.removed {
             return Err(CardError::Removed);
         }
@@ -631,10 +662,7 @@ impl Card {
         if self.dirty {
             self.dirty = false;
             let bytes = self.to_state_bytes();
-            let ok = match self.persister.as_mut() {
-                Some(p) => p(&bytes).is_ok(),
-                None => true,
-            };
+            let ok = self.persist(&bytes).is_ok();
             if ok {
                 self.last_saved = bytes;
             } else {

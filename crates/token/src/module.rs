@@ -242,9 +242,12 @@ impl Module {
         let idx = usize::try_from(id).map_err(|_| Error::SlotIdInvalid)?;
         let slot = self.slot(id)?;
         let mut inner = lock(&slot.inner)?;
-        let tok = self.ensure_token(idx, &slot, &mut inner)?;
+        self.ensure_token(idx, &slot, &mut inner)?;
+        inner.reader.begin_operation()?;
+        let tok = inner.token.as_mut().ok_or(Error::TokenNotPresent)?;
         tok.expire();
         let r = f(tok, &self.handles);
+        inner.reader.end_operation();
         if matches!(r, Err(Error::DeviceRemoved)) {
             self.drop_token(idx, &mut inner)?;
         }
@@ -267,13 +270,17 @@ impl Module {
             .get(idx)
             .cloned()
             .ok_or(Error::SessionHandleInvalid)?;
-        let mut inner = lock(&slot.inner)?;
+        let mut guard = lock(&slot.inner)?;
+        let inner = &mut *guard;
         let tok = inner.token.as_mut().ok_or(Error::SessionHandleInvalid)?;
         if !tok.sessions.contains_key(&h) {
             return Err(Error::SessionHandleInvalid);
         }
+        inner.reader.begin_operation()?;
         tok.expire();
         let r = f(tok, &self.handles);
+        inner.reader.end_operation();
+        let mut inner = guard;
         if matches!(r, Err(Error::DeviceRemoved)) {
             self.drop_token(idx, &mut inner)?;
         }

@@ -24,6 +24,15 @@ pub trait Reader: Send {
     fn present(&mut self) -> bool;
     /// Connect to the card and open its backend.
     fn open(&mut self) -> Result<Box<dyn TokenBackend>>;
+    /// Called before each PKCS#11 operation on the open token: a reader whose card is shared
+    /// with other processes takes exclusive access for the whole operation (its card
+    /// transactions nest inside), so a check-then-write (a free file ID chosen from the
+    /// directory, then created) is never interleaved with another process's write.
+    fn begin_operation(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Called after each operation begun with [`Reader::begin_operation`] succeeded.
+    fn end_operation(&mut self) {}
 }
 
 fn map_driver(e: epass2003::Error) -> Error {
@@ -74,8 +83,15 @@ impl EmulatorReader {
                 epass2003_emu::card::CardOptions::default(),
             )
         })
-        .map_err(|e| Error::Device(format!("emulator state {}: {e}", self.path.display())))?;
-        card.set_persister(Box::new(move |bytes| file.save(bytes)));
+        .map_err(|e| {
+            // The application sees CKR_DEVICE_ERROR; the user learns why, once per process.
+            let msg = format!("epass2003: emulated token unavailable: {e}");
+            epass2003_emu::store::report_once(&msg);
+            Error::Device(msg)
+        })?;
+        // Shared with every other process using the file: locked per card transaction, other
+        // processes' writes adopted at the next one.
+        card.set_backing(Box::new(file));
         let c = Arc::new(Mutex::new(card));
         self.card = Some(c.clone());
         Ok(c)
@@ -95,6 +111,23 @@ impl Reader for EmulatorReader {
     }
     fn present(&mut self) -> bool {
         true
+    }
+    fn begin_operation(&mut self) -> Result<()> {
+        match &self.card {
+            Some(c) => c
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .begin_transaction()
+                .map_err(|e| Error::Device(e.to_string())),
+            None => Ok(()),
+        }
+    }
+    fn end_operation(&mut self) {
+        if let Some(c) = &self.card {
+            c.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .end_transaction();
+        }
     }
     fn open(&mut self) -> Result<Box<dyn TokenBackend>> {
         let card = self.card()?;

@@ -1,7 +1,11 @@
 //! In-process transport to the software card (`epass2003_emu::Card`).
 //!
 //! The card is shared as `Arc<Mutex<Card>>` so tests can set hooks (pull, flip) while the driver
-//! holds it. The mutex is taken per APDU, not per transaction.
+//! holds it. The mutex is taken per APDU, not per transaction. A card backed by a state file
+//! shared with other processes ([`epass2003_emu::Card::set_backing`]) holds that file's lock from
+//! [`Transport::begin`] to [`Exchange::end`] (or the drop of the exchange), like a PC/SC
+//! transaction; a card that cannot be had then (lock held too long, unreadable file) is a
+//! [`Error::Transport`] naming the reason.
 
 use super::{Exchange, Transport};
 use crate::error::{Error, Result};
@@ -31,18 +35,41 @@ impl EmulatorTransport {
     }
 }
 
-struct EmuExchange<'a>(&'a EmulatorTransport);
+struct EmuExchange<'a> {
+    t: &'a EmulatorTransport,
+    open: bool,
+}
+
+impl EmuExchange<'_> {
+    fn finish(&mut self) {
+        if std::mem::take(&mut self.open) {
+            let mut c = self.t.card.lock().unwrap_or_else(|e| e.into_inner());
+            c.end_transaction();
+        }
+    }
+}
+
+impl Drop for EmuExchange<'_> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn map_card(e: CardError) -> Error {
+    match e {
+        CardError::Removed => Error::Removed,
+        CardError::Unavailable(reason) => Error::Transport(reason),
+        other => Error::Transport(other.to_string()),
+    }
+}
 
 impl Exchange for EmuExchange<'_> {
     fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>> {
-        let mut c = self.0.card.lock().unwrap_or_else(|e| e.into_inner());
-        c.transmit(capdu).map_err(|e| match e {
-            CardError::Removed => Error::Removed,
-            #[allow(unreachable_patterns)]
-            other => Error::Transport(format!("{other:?}")),
-        })
+        let mut c = self.t.card.lock().unwrap_or_else(|e| e.into_inner());
+        c.transmit(capdu).map_err(map_card)
     }
-    fn end(self: Box<Self>) -> Result<()> {
+    fn end(mut self: Box<Self>) -> Result<()> {
+        self.finish();
         Ok(())
     }
 }
@@ -52,6 +79,13 @@ impl Transport for EmulatorTransport {
         self.atr.clone()
     }
     fn begin(&mut self) -> Result<Box<dyn Exchange + '_>> {
-        Ok(Box::new(EmuExchange(self)))
+        {
+            let mut c = self.card.lock().unwrap_or_else(|e| e.into_inner());
+            c.begin_transaction().map_err(map_card)?;
+        }
+        Ok(Box::new(EmuExchange {
+            t: self,
+            open: true,
+        }))
     }
 }
