@@ -36,19 +36,19 @@
 //! the library say the same thing.
 
 use crate::clock::{SharedClock, SystemClock};
-use pkcs15::backend::PinPolicy;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use token_backend::PinPolicy;
 
 /// PIN lengths (bytes) `pin_min_len`/`pin_max_len` accept. The card has no limit of its own (the
 /// PIN key is `SHA-1(PIN) ‖ len`); 255 is what `ulMaxPinLen` and the settings record carry.
 pub const PIN_LEN_RANGE: RangeInclusive<u64> = 1..=255;
 /// Maximum tries `user_pin_max_tries`/`so_pin_max_tries` accept (0 = no retry counter).
-pub const MAX_TRIES_RANGE: RangeInclusive<u64> = (*pkcs15::backend::MAX_TRIES_RANGE.start() as u64)
-    ..=(*pkcs15::backend::MAX_TRIES_RANGE.end() as u64);
+pub const MAX_TRIES_RANGE: RangeInclusive<u64> = (*token_backend::MAX_TRIES_RANGE.start() as u64)
+    ..=(*token_backend::MAX_TRIES_RANGE.end() as u64);
 /// Inactivity timeout (minutes) `auth_timeout_minutes` accepts (0 = none).
 pub const AUTH_TIMEOUT_MINUTES_RANGE: RangeInclusive<u64> =
     0..=(pkcs15::settings::MAX_AUTH_TIMEOUT_MINUTES as u64);

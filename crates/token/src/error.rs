@@ -1,7 +1,7 @@
 //! The token layer's error type. Each variant is one PKCS#11 outcome; the single mapping to
 //! `CK_RV` lives in `crates/pkcs11` (`rv.rs`).
 
-use pkcs15::backend::BackendError;
+use token_backend::BackendError;
 
 /// What went wrong, in PKCS#11 terms (exhaustively mapped to `CK_RV` at the ABI).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

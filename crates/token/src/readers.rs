@@ -6,11 +6,11 @@ use epass2003::transport::Transport;
 use epass2003::{ConnectOptions, Connection};
 #[cfg(feature = "emulator")]
 use epass2003_emu::store::StateFile;
-use pkcs15::backend::TokenBackend;
 #[cfg(feature = "emulator")]
 use std::path::PathBuf;
 #[cfg(feature = "emulator")]
 use std::sync::{Arc, Mutex};
+use token_backend::TokenBackend;
 
 /// One slot's source of tokens.
 pub trait Reader: Send {

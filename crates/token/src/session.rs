@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::mechanism::Mechanism;
 use crate::token::{Accumulator, SignScheme};
 use cryptoki_sys::CK_OBJECT_HANDLE;
-use pkcs15::backend::{KeyType, ObjectRef};
+use token_backend::{KeyType, ObjectRef};
 use zeroize::Zeroizing;
 
 /// An active signature.

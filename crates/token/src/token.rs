@@ -12,13 +12,13 @@ use crate::mechanism::{self, MechParams, Mechanism};
 use crate::session::{DecryptOp, DigestOp, EncryptOp, Session, SignOp, VerifyOp};
 use cryptoki_sys::*;
 use digest::DynDigest;
-use pkcs15::backend::{
-    BackendError, InitParams, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind, ObjectMeta,
-    PinRole, TokenBackend, TokenDescription,
-};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use token_backend::{
+    BackendError, InitParams, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind, ObjectMeta,
+    PinRole, TokenBackend, TokenDescription,
+};
 use zeroize::Zeroizing;
 
 #[path = "import.rs"]
@@ -309,7 +309,7 @@ impl Token {
         }
     }
 
-    fn policy(&self, role: PinRole) -> &pkcs15::backend::PinPolicy {
+    fn policy(&self, role: PinRole) -> &token_backend::PinPolicy {
         match role {
             PinRole::User => &self.desc.user_pin_policy,
             PinRole::So => &self.desc.so_pin_policy,
