@@ -419,6 +419,9 @@ pub enum BackendError {
     /// A new PIN whose length is outside the token's own policy (reason given).
     #[error("PIN length outside the token's policy: {0}")]
     PinLenRange(String),
+    /// A new PIN whose characters the token's own policy refuses (reason given).
+    #[error("PIN refused by the token's policy: {0}")]
+    PinInvalid(String),
     /// The operation needs a login the card does not have.
     #[error("not logged in")]
     NotLoggedIn,

@@ -185,6 +185,7 @@ impl From<BackendError> for Error {
             BackendError::WrongPin { .. } | BackendError::WrongPinNoCounter => Error::PinIncorrect,
             BackendError::PinLocked => Error::PinLocked,
             BackendError::PinLenRange(_) => Error::PinLenRange,
+            BackendError::PinInvalid(_) => Error::PinInvalid,
             BackendError::NotLoggedIn => Error::UserNotLoggedIn,
             BackendError::Removed => Error::DeviceRemoved,
             BackendError::WriteProtected(_) => Error::TokenWriteProtected,

@@ -105,6 +105,45 @@ impl Reader for EmulatorReader {
     }
 }
 
+/// A PKCS#12 file served as a token (`EPASS2003_PKCS12`, config key `pkcs12`): see
+/// [`pkcs12_token`]. The file is re-read at each open, so a file that appears later is found.
+pub struct Pkcs12Reader {
+    path: std::path::PathBuf,
+    policy: pkcs12_token::PasswordPolicy,
+}
+
+impl Pkcs12Reader {
+    /// The file at `path`, with `policy` for new passwords.
+    pub fn new(path: std::path::PathBuf, policy: pkcs12_token::PasswordPolicy) -> Self {
+        Pkcs12Reader { path, policy }
+    }
+}
+
+impl Reader for Pkcs12Reader {
+    fn description(&self) -> String {
+        format!("PKCS#12 file {}", self.path.display())
+    }
+    fn manufacturer(&self) -> String {
+        pkcs12_token::MANUFACTURER.into()
+    }
+    fn hardware(&self) -> bool {
+        false
+    }
+    fn present(&mut self) -> bool {
+        self.path.is_file()
+    }
+    fn open(&mut self) -> Result<Box<dyn TokenBackend>> {
+        match pkcs12_token::Pkcs12Token::open(&self.path, self.policy.clone()) {
+            Ok(t) => Ok(Box::new(t)),
+            Err(token_backend::BackendError::Removed) => Err(Error::TokenNotPresent),
+            Err(e) => {
+                tracing::info!(file = %self.path.display(), error = %e, "PKCS#12 file not usable");
+                Err(Error::TokenNotRecognized)
+            }
+        }
+    }
+}
+
 /// A PC/SC reader.
 pub struct PcscReader {
     ctx: epass2003::transport::pcsc::PcscContext,
