@@ -7,7 +7,8 @@
 //!   counter), stored in an EF OpenSC does not look at (see `docs/token-settings.md`).
 //! * [`feitian`]: readers for the Feitian-middleware ("ENTERSAFE-ESPK") layout: the `6F01` index,
 //!   PKCS#11 attribute streams and the `containermap`.
-//! * [`backend`]: the object-level interface the PKCS#11 layer uses.
+//! * [`backend`]: the object-level interface the PKCS#11 layer uses (crate `token-backend`,
+//!   re-exported here under its old path).
 //! * [`card`]: the ePass2003 implementation of [`backend::TokenBackend`] for OpenSC's PKCS#15
 //!   layout (read and write), with pull-safe write ordering and a directory cache.
 //!
@@ -16,7 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod asn1;
-pub mod backend;
+pub use token_backend as backend;
 pub mod card;
 pub mod error;
 pub mod espk;

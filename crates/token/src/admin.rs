@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::login::{check_pin, LoginState, PinCounter};
 use crate::token::{Handles, Token};
 use cryptoki_sys::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
-use pkcs15::backend::{CardFacts, InitParams, ObjectMeta, PinRole, PinStatus, TokenDescription};
+use token_backend::{CardFacts, InitParams, ObjectMeta, PinRole, PinStatus, TokenDescription};
 
 /// Longest token label PKCS#11 can carry (`CK_TOKEN_INFO.label`): 32 bytes of UTF-8.
 pub const MAX_LABEL_BYTES: usize = 32;
@@ -119,7 +119,7 @@ impl Token {
     /// The value of a visible object: certificate DER, public key SPKI DER, data value.
     pub fn object_value(&mut self, handles: &Handles, o: CK_OBJECT_HANDLE) -> Result<Vec<u8>> {
         let i = self.index(handles, o)?;
-        if self.entries()[i].meta.kind == pkcs15::backend::ObjectKind::PrivateKey {
+        if self.entries()[i].meta.kind == token_backend::ObjectKind::PrivateKey {
             return Err(Error::AttributeSensitive);
         }
         self.value(i)

@@ -8,6 +8,8 @@
 //! | Key | Environment | Allowed | Default | Meaning |
 //! |---|---|---|---|---|
 //! | `emulator` | `EPASS2003_EMULATOR` | paths, `:`-separated | none | emulated ePass2003 state files exposed as extra slots, in-process (a blank card is created if a file does not exist); slot and token say "(emulated)" |
+//! | `pkcs12` | `EPASS2003_PKCS12` | paths, `:`-separated | none | PKCS#12 files each served as a further slot (model "PKCS#12 file"); `C_Login` with the file's password, `C_SetPIN` changes it |
+//! | `pkcs12_password_policy` | `EPASS2003_PKCS12_PASSWORD_POLICY` | `min-len=N,max-len=N,lower-alnum,allow-utf8` (any subset; lengths 0..=1024, max 0 = none) | `min-len=1` | rules for a new PKCS#12 password set by `C_SetPIN` (as `epass2003-tool p12 passwd`) |
 //! | `pcsc` | `EPASS2003_PCSC` | `yes`/`no`, `on`/`off`, `true`/`false`, `1`/`0` | yes | enumerate PC/SC readers (without pcscd the emulated slot works alone) |
 //! | `pin_min_len` | `EPASS2003_PIN_MIN_LEN` | 1..=255, ≤ `pin_max_len` | 4 | PIN length policy `C_InitToken` stores (user PIN and SO PIN) |
 //! | `pin_max_len` | `EPASS2003_PIN_MAX_LEN` | 1..=255, ≥ `pin_min_len` | 16 | (OpenSC sends at most 16 bytes: a longer PIN locks OpenSC users out) |
@@ -40,19 +42,19 @@
 //! the library say the same thing.
 
 use crate::clock::{SharedClock, SystemClock};
-use pkcs15::backend::PinPolicy;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use token_backend::PinPolicy;
 
 /// PIN lengths (bytes) `pin_min_len`/`pin_max_len` accept. The card has no limit of its own (the
 /// PIN key is `SHA-1(PIN) ‖ len`); 255 is what `ulMaxPinLen` and the settings record carry.
 pub const PIN_LEN_RANGE: RangeInclusive<u64> = 1..=255;
 /// Maximum tries `user_pin_max_tries`/`so_pin_max_tries` accept (0 = no retry counter).
-pub const MAX_TRIES_RANGE: RangeInclusive<u64> = (*pkcs15::backend::MAX_TRIES_RANGE.start() as u64)
-    ..=(*pkcs15::backend::MAX_TRIES_RANGE.end() as u64);
+pub const MAX_TRIES_RANGE: RangeInclusive<u64> = (*token_backend::MAX_TRIES_RANGE.start() as u64)
+    ..=(*token_backend::MAX_TRIES_RANGE.end() as u64);
 /// Inactivity timeout (minutes) `auth_timeout_minutes` accepts (0 = none).
 pub const AUTH_TIMEOUT_MINUTES_RANGE: RangeInclusive<u64> =
     0..=(pkcs15::settings::MAX_AUTH_TIMEOUT_MINUTES as u64);
@@ -316,6 +318,10 @@ pub struct Config {
     /// Emulator state files to expose as slots (`EPASS2003_EMULATOR` may list several,
     /// separated like `PATH`).
     pub emulator: Vec<PathBuf>,
+    /// PKCS#12 files to serve as slots (`EPASS2003_PKCS12`, separated like `PATH`).
+    pub pkcs12: Vec<PathBuf>,
+    /// Rules for new PKCS#12 passwords (`pkcs12_password_policy`).
+    pub pkcs12_policy: pkcs12_token::PasswordPolicy,
     /// Enumerate PC/SC readers.
     pub pcsc: bool,
     /// Timeout override (instead of the token's stored value).
@@ -341,6 +347,8 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("emulator", &self.emulator)
+            .field("pkcs12", &self.pkcs12)
+            .field("pkcs12_policy", &self.pkcs12_policy)
             .field("pcsc", &self.pcsc)
             .field("auth_timeout_override", &self.auth_timeout_override)
             .field("init", &self.init)
@@ -354,6 +362,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             emulator: Vec::new(),
+            pkcs12: Vec::new(),
+            pkcs12_policy: pkcs12_token::PasswordPolicy::default(),
             pcsc: true,
             auth_timeout_override: None,
             init: InitSettings::default(),
@@ -381,7 +391,7 @@ fn boolean(key: &str, v: &str) -> Result<bool, ConfigError> {
 }
 
 /// Environment variables and the keys they set.
-const ENV_KEYS: [(&str, &str); 9] = [
+const ENV_KEYS: [(&str, &str); 11] = [
     ("EPASS2003_PIN_ALLOW_UTF8", "pin_allow_utf8"),
     ("EPASS2003_LOCKED_MESSAGE", "locked_message"),
     ("EPASS2003_EMULATOR", "emulator"),
@@ -391,6 +401,8 @@ const ENV_KEYS: [(&str, &str); 9] = [
     ("EPASS2003_USER_PIN_MAX_TRIES", "user_pin_max_tries"),
     ("EPASS2003_SO_PIN_MAX_TRIES", "so_pin_max_tries"),
     ("EPASS2003_AUTH_TIMEOUT_SECS", "auth_timeout_secs"),
+    ("EPASS2003_PKCS12", "pkcs12"),
+    ("EPASS2003_PKCS12_PASSWORD_POLICY", "pkcs12_password_policy"),
 ];
 
 impl Config {
@@ -406,6 +418,23 @@ impl Config {
                 if !v.is_empty() {
                     self.emulator = std::env::split_paths(v).collect();
                 }
+            }
+            "pkcs12" => {
+                if !v.is_empty() {
+                    self.pkcs12 = std::env::split_paths(v).collect();
+                }
+            }
+            "pkcs12_password_policy" => {
+                self.pkcs12_policy =
+                    pkcs12_token::PasswordPolicy::parse(v).map_err(|why| ConfigError {
+                        key: key.into(),
+                        origin: None,
+                        value: v.into(),
+                        allowed: format!(
+                            "min-len=N,max-len=N,lower-alnum,allow-utf8 (lengths 0..=1024; {why})"
+                        ),
+                        problem: ConfigProblem::NotANumber,
+                    })?;
             }
             "pcsc" => self.pcsc = boolean(key, v)?,
             "pin_min_len" => {

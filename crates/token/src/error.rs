@@ -1,7 +1,7 @@
 //! The token layer's error type. Each variant is one PKCS#11 outcome; the single mapping to
 //! `CK_RV` lives in `crates/pkcs11` (`rv.rs`).
 
-use pkcs15::backend::BackendError;
+use token_backend::BackendError;
 
 /// What went wrong, in PKCS#11 terms (exhaustively mapped to `CK_RV` at the ABI).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +185,7 @@ impl From<BackendError> for Error {
             BackendError::WrongPin { .. } | BackendError::WrongPinNoCounter => Error::PinIncorrect,
             BackendError::PinLocked => Error::PinLocked,
             BackendError::PinLenRange(_) => Error::PinLenRange,
+            BackendError::PinInvalid(_) => Error::PinInvalid,
             BackendError::NotLoggedIn => Error::UserNotLoggedIn,
             BackendError::Removed => Error::DeviceRemoved,
             BackendError::WriteProtected(_) => Error::TokenWriteProtected,

@@ -11,12 +11,12 @@
 use crate::error::{Error, Result};
 use epass2003::transport::Transport;
 use epass2003::Connection;
-use pkcs15::backend::{
+use pkcs15::card::{Epass2003Token, OpenOptions};
+use pkcs15::espk::{EspkOptions, EspkToken};
+use token_backend::{
     BackendError, CardFacts, EcKeyImport, InitParams, KeyGenSpec, NewObject, ObjectMeta, ObjectRef,
     PinRole, PinStatus, RsaKeyImport, TokenBackend, TokenDescription,
 };
-use pkcs15::card::{Epass2003Token, OpenOptions};
-use pkcs15::espk::{EspkOptions, EspkToken};
 
 type Conn = Connection<Box<dyn Transport>>;
 
@@ -36,7 +36,9 @@ pub(crate) fn open_backend(conn: Conn, emulated: bool) -> Result<Box<dyn TokenBa
     // No PKCS#15: blank, or personalised by Feitian's middleware.
     let mut conn = p15.into_connection();
     let espk = {
-        let mut s = conn.transaction().map_err(|e| map(e.into()))?;
+        let mut s = conn
+            .transaction()
+            .map_err(|e| map(pkcs15::card::card_error(e)))?;
         let found = pkcs15::espk::detect(&mut s);
         let _ = s.end();
         found.map_err(map)?
@@ -79,7 +81,7 @@ enum Layout {
 }
 
 impl Layout {
-    fn inner(&mut self) -> pkcs15::backend::Result<&mut dyn TokenBackend> {
+    fn inner(&mut self) -> token_backend::Result<&mut dyn TokenBackend> {
         match self {
             Layout::Pkcs15(t) => Ok(t.as_mut()),
             Layout::Espk(Some(t), _) => Ok(t.as_mut()),
@@ -90,7 +92,7 @@ impl Layout {
 
 macro_rules! delegate {
     ($( fn $name:ident(&mut self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
-        $( fn $name(&mut self $(, $arg: $ty)*) -> pkcs15::backend::Result<$ret> {
+        $( fn $name(&mut self $(, $arg: $ty)*) -> token_backend::Result<$ret> {
             self.inner()?.$name($($arg),*)
         } )*
     };
@@ -124,11 +126,11 @@ impl TokenBackend for Layout {
         object: ObjectRef,
         label: Option<&str>,
         id: Option<&[u8]>,
-    ) -> pkcs15::backend::Result<ObjectMeta> {
+    ) -> token_backend::Result<ObjectMeta> {
         self.inner()?.update_object(object, label, id)
     }
 
-    fn refresh(&mut self) -> pkcs15::backend::Result<bool> {
+    fn refresh(&mut self) -> token_backend::Result<bool> {
         self.inner()?.refresh()
     }
 
@@ -144,7 +146,7 @@ impl TokenBackend for Layout {
     /// user PIN, then hand the card to the PKCS#15 backend, which erases it and creates PKCS#15.
     /// Whatever the layout: hand the card to the PKCS#15 backend, whose initialisation starts
     /// with the card's erase (no PIN).
-    fn erase_and_init(&mut self, params: &InitParams<'_>) -> pkcs15::backend::Result<()> {
+    fn erase_and_init(&mut self, params: &InitParams<'_>) -> token_backend::Result<()> {
         match self {
             Layout::Pkcs15(t) => t.init_token(params),
             Layout::Espk(slot, emulated) => {
@@ -158,7 +160,7 @@ impl TokenBackend for Layout {
         }
     }
 
-    fn init_token(&mut self, params: &InitParams<'_>) -> pkcs15::backend::Result<()> {
+    fn init_token(&mut self, params: &InitParams<'_>) -> token_backend::Result<()> {
         match self {
             Layout::Pkcs15(t) => t.init_token(params),
             Layout::Espk(slot, emulated) => {

@@ -12,7 +12,7 @@
 use super::Token;
 use crate::crypto::{HashAlg, PublicKey};
 use crate::error::Result;
-use pkcs15::backend::ObjectKind;
+use token_backend::ObjectKind;
 
 /// The NSS-style `CKA_ID` of a public key: SHA-1 of the RSA modulus (leading zeros removed), or
 /// of the uncompressed EC point.

@@ -9,7 +9,7 @@ use crate::attr::Template;
 use crate::crypto;
 use crate::error::{Error, Result};
 use cryptoki_sys::*;
-use pkcs15::backend::{EcKeyImport, KeyUsage, RsaKeyImport};
+use token_backend::{EcKeyImport, KeyUsage, RsaKeyImport};
 use zeroize::Zeroizing;
 
 /// The key material of a private key to import. Secrets are zeroized when dropped.

@@ -17,8 +17,8 @@
 
 use crate::error::{Error, Result};
 use cryptoki_sys::*;
-use pkcs15::backend::PinRole;
 use std::time::{Duration, Instant};
+use token_backend::PinRole;
 
 /// Who is logged in on a token (shared by all its sessions, as PKCS#11 requires).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl Default for PinCounter {
 
 impl PinCounter {
     /// From the backend's status.
-    pub fn from_status(s: &pkcs15::backend::PinStatus) -> Self {
+    pub fn from_status(s: &token_backend::PinStatus) -> Self {
         PinCounter {
             tries_left: s.tries_left,
             max_tries: s.max_tries,
@@ -165,7 +165,7 @@ impl PinCounter {
     }
 }
 
-/// Which rule of a [`pkcs15::backend::PinPolicy`] a new PIN breaks (the first one found, in
+/// Which rule of a [`token_backend::PinPolicy`] a new PIN breaks (the first one found, in
 /// this order), so that a caller can say precisely what is wrong, in the user's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinRuleViolation {
@@ -227,7 +227,7 @@ impl std::error::Error for PinRuleViolation {}
 
 /// Length and character-class rules, shared by new PINs and `C_Login`.
 fn check_len_and_classes(
-    policy: &pkcs15::backend::PinPolicy,
+    policy: &token_backend::PinPolicy,
     pin: &[u8],
 ) -> std::result::Result<(), PinRuleViolation> {
     if pin.len() < usize::from(policy.min_len) || pin.len() > usize::from(policy.max_len) {
@@ -260,7 +260,7 @@ pub fn is_half_width(secret: &[u8]) -> bool {
 
 /// length; then the character classes. Returns the rule that failed.
 pub fn check_new_pin(
-    policy: &pkcs15::backend::PinPolicy,
+    policy: &token_backend::PinPolicy,
     pin: &[u8],
 ) -> std::result::Result<(), PinRuleViolation> {
     if policy.allow_non_ascii {
@@ -276,14 +276,14 @@ pub fn check_new_pin(
 
 /// [`check_new_pin`] as a PKCS#11 error: `Err(PinLenRange)` for the length, `Err(PinInvalid)`
 /// for the character rules. For PINs being set; `C_Login` uses [`check_login_pin`].
-pub fn check_pin(policy: &pkcs15::backend::PinPolicy, pin: &[u8]) -> Result<()> {
+pub fn check_pin(policy: &token_backend::PinPolicy, pin: &[u8]) -> Result<()> {
     check_new_pin(policy, pin).map_err(|v| v.error())
 }
 
 /// The check of a PIN presented to `C_Login`: length and character classes only. The
 /// character set is **not** checked: an existing PIN may be non-ASCII (set on a token
 /// initialised elsewhere), and only the card can say whether it is right.
-pub fn check_login_pin(policy: &pkcs15::backend::PinPolicy, pin: &[u8]) -> Result<()> {
+pub fn check_login_pin(policy: &token_backend::PinPolicy, pin: &[u8]) -> Result<()> {
     check_len_and_classes(policy, pin).map_err(|v| v.error())
 }
 
@@ -361,11 +361,11 @@ mod tests {
 
     #[test]
     fn pin_policy() {
-        let p = pkcs15::backend::PinPolicy::default();
+        let p = token_backend::PinPolicy::default();
         assert_eq!(check_pin(&p, b"123"), Err(Error::PinLenRange));
         assert_eq!(check_pin(&p, &[b'1'; 17]), Err(Error::PinLenRange));
         check_pin(&p, b"1234").unwrap();
-        let p = pkcs15::backend::PinPolicy {
+        let p = token_backend::PinPolicy {
             digits_only: true,
             ..p
         };
@@ -374,7 +374,7 @@ mod tests {
 
     #[test]
     fn new_pins_are_half_width_by_default() {
-        let p = pkcs15::backend::PinPolicy::default();
+        let p = token_backend::PinPolicy::default();
         let full = "１２３４５"; // full-width digits, 15 bytes
         assert_eq!(full.len(), 15);
         assert_eq!(
@@ -405,7 +405,7 @@ mod tests {
         check_login_pin(&p, full.as_bytes()).unwrap();
         assert_eq!(check_login_pin(&p, b"123"), Err(Error::PinLenRange));
         // An administrator may allow UTF-8.
-        let u = pkcs15::backend::PinPolicy {
+        let u = token_backend::PinPolicy {
             allow_non_ascii: true,
             ..p.clone()
         };
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn violations_name_the_rule() {
-        let p = pkcs15::backend::PinPolicy::default();
+        let p = token_backend::PinPolicy::default();
         let v = check_new_pin(&p, b"12").unwrap_err();
         assert_eq!(
             v,
@@ -446,7 +446,7 @@ mod tests {
         );
         assert_eq!(v.error(), Error::PinLenRange);
         assert!(v.to_string().contains("4..16"));
-        let d = pkcs15::backend::PinPolicy {
+        let d = token_backend::PinPolicy {
             digits_only: true,
             ..p.clone()
         };
@@ -454,7 +454,7 @@ mod tests {
             check_new_pin(&d, b"12a4"),
             Err(PinRuleViolation::DigitsOnly)
         );
-        let l = pkcs15::backend::PinPolicy {
+        let l = token_backend::PinPolicy {
             require_letter: true,
             require_digit: true,
             ..p.clone()

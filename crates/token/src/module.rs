@@ -128,9 +128,16 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
 }
 
 impl Module {
-    /// Build the slot table from `config` (emulated slots first, then PC/SC readers).
+    /// Build the slot table from `config` (emulated slots first, then PKCS#12 files, then PC/SC
+    /// readers).
     pub fn new(config: Config) -> Module {
-        let readers = emulated_readers(&config);
+        let mut readers = emulated_readers(&config);
+        readers.extend(config.pkcs12.iter().map(|p| {
+            Box::new(crate::readers::Pkcs12Reader::new(
+                p.clone(),
+                config.pkcs12_policy.clone(),
+            )) as Box<dyn Reader>
+        }));
         let m = Self::with_readers(config, readers);
         if m.config.pcsc {
             if let Ok(mut slots) = m.slots.write() {

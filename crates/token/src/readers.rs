@@ -6,11 +6,11 @@ use epass2003::transport::Transport;
 use epass2003::{ConnectOptions, Connection};
 #[cfg(feature = "emulator")]
 use epass2003_emu::store::StateFile;
-use pkcs15::backend::TokenBackend;
 #[cfg(feature = "emulator")]
 use std::path::PathBuf;
 #[cfg(feature = "emulator")]
 use std::sync::{Arc, Mutex};
+use token_backend::TokenBackend;
 
 /// One slot's source of tokens.
 pub trait Reader: Send {
@@ -135,6 +135,45 @@ impl Reader for EmulatorReader {
             Box::new(epass2003::transport::emulator::EmulatorTransport::new(card));
         let conn = Connection::connect(t, ConnectOptions::default()).map_err(map_driver)?;
         open_backend(conn, true)
+    }
+}
+
+/// A PKCS#12 file served as a token (`EPASS2003_PKCS12`, config key `pkcs12`): see
+/// [`pkcs12_token`]. The file is re-read at each open, so a file that appears later is found.
+pub struct Pkcs12Reader {
+    path: std::path::PathBuf,
+    policy: pkcs12_token::PasswordPolicy,
+}
+
+impl Pkcs12Reader {
+    /// The file at `path`, with `policy` for new passwords.
+    pub fn new(path: std::path::PathBuf, policy: pkcs12_token::PasswordPolicy) -> Self {
+        Pkcs12Reader { path, policy }
+    }
+}
+
+impl Reader for Pkcs12Reader {
+    fn description(&self) -> String {
+        format!("PKCS#12 file {}", self.path.display())
+    }
+    fn manufacturer(&self) -> String {
+        pkcs12_token::MANUFACTURER.into()
+    }
+    fn hardware(&self) -> bool {
+        false
+    }
+    fn present(&mut self) -> bool {
+        self.path.is_file()
+    }
+    fn open(&mut self) -> Result<Box<dyn TokenBackend>> {
+        match pkcs12_token::Pkcs12Token::open(&self.path, self.policy.clone()) {
+            Ok(t) => Ok(Box::new(t)),
+            Err(token_backend::BackendError::Removed) => Err(Error::TokenNotPresent),
+            Err(e) => {
+                tracing::info!(file = %self.path.display(), error = %e, "PKCS#12 file not usable");
+                Err(Error::TokenNotRecognized)
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use crate::mechanism::{MechParams, Mechanism};
 use crate::session::DigestOp;
 use cryptoki_sys::*;
 use digest::DynDigest;
-use pkcs15::backend::KeyType;
+use token_backend::KeyType;
 
 /// How a signature mechanism turns data into what the card signs.
 #[derive(Debug, Clone, PartialEq, Eq)]

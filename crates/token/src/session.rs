@@ -6,7 +6,7 @@ use crate::lifecycle::Lifecycle;
 use crate::mechanism::Mechanism;
 use crate::token::{Accumulator, SignScheme};
 use cryptoki_sys::CK_OBJECT_HANDLE;
-use pkcs15::backend::{KeyType, ObjectRef};
+use token_backend::{KeyType, ObjectRef};
 use zeroize::Zeroizing;
 
 /// An active signature.

@@ -8,9 +8,9 @@ use crate::login::LoginState;
 use crate::mechanism::Mechanism;
 use crate::token::{Handles, Token};
 use cryptoki_sys::*;
-use pkcs15::backend::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use token_backend::*;
 
 #[derive(Default)]
 struct Counters {

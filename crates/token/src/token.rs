@@ -11,13 +11,13 @@ use crate::login::{check_login_pin, check_pin, LoginState, PinCounter};
 use crate::mechanism::{MechParams, Mechanism};
 use crate::session::Session;
 use cryptoki_sys::*;
-use pkcs15::backend::{
-    BackendError, InitParams, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind, ObjectMeta,
-    PinRole, TokenBackend, TokenDescription,
-};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use token_backend::{
+    BackendError, InitParams, KeyGenSpec, KeyType, KeyUsage, NewObject, ObjectKind, ObjectMeta,
+    PinRole, TokenBackend, TokenDescription,
+};
 use zeroize::Zeroizing;
 
 #[path = "import.rs"]
@@ -316,7 +316,7 @@ impl Token {
         }
     }
 
-    fn policy(&self, role: PinRole) -> &pkcs15::backend::PinPolicy {
+    fn policy(&self, role: PinRole) -> &token_backend::PinPolicy {
         match role {
             PinRole::User => &self.desc.user_pin_policy,
             PinRole::So => &self.desc.so_pin_policy,

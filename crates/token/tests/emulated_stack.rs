@@ -8,9 +8,6 @@ use cryptoki_sys::*;
 use epass2003::transport::emulator::EmulatorTransport;
 use epass2003::{ConnectOptions, Connection};
 use epass2003_emu::{Card, CardOptions, Variant};
-use pkcs15::backend::{
-    InitParams, KeyGenSpec, KeyType, KeyUsage, PinPolicy, PinRole, TokenBackend,
-};
 use pkcs15::card::{Epass2003Token, OpenOptions};
 use std::sync::{Arc, Mutex};
 use token::attr::Template;
@@ -18,6 +15,7 @@ use token::config::Config;
 use token::mechanism::Mechanism;
 use token::module::Module;
 use token::readers::{EmulatorReader, Reader};
+use token_backend::{InitParams, KeyGenSpec, KeyType, KeyUsage, PinPolicy, PinRole, TokenBackend};
 
 fn apdus(card: &Arc<Mutex<Card>>) -> u64 {
     card.lock().unwrap().counters().apdus

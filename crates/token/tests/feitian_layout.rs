@@ -9,13 +9,13 @@ use cryptoki_sys::*;
 use epass2003::transport::emulator::EmulatorTransport;
 use epass2003::{ConnectOptions, Connection};
 use epass2003_emu::{Card, CardOptions, Variant};
-use pkcs15::backend::{ObjectKind, PinRole, TokenLayout};
 use pkcs15::espk::fixture::{self, FixtureSpec};
 use pkcs15::espk::{EspkOptions, EspkToken};
 use std::sync::{Arc, Mutex};
 use token::config::Config;
 use token::module::Module;
 use token::readers::{EmulatorReader, Reader};
+use token_backend::{ObjectKind, PinRole, TokenLayout};
 
 const PIN: &[u8] = b"12345678";
 const NEW: &[u8] = b"new-pin-2026";
@@ -36,7 +36,7 @@ fn module(card: &Arc<Mutex<Card>>) -> Module {
 
 /// Labels of the objects, as the layout reader lists them (kind, label, id).
 fn layout_objects(card: &Arc<Mutex<Card>>) -> Vec<(ObjectKind, String, Vec<u8>)> {
-    use pkcs15::backend::TokenBackend;
+    use token_backend::TokenBackend;
     let mut t = EspkToken::open(connect(card), EspkOptions::default()).unwrap();
     let mut v: Vec<_> = t
         .objects()

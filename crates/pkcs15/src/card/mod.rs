@@ -55,8 +55,9 @@ pub const MAX_LABEL: usize = 64;
 /// Longest object ID this crate writes.
 pub const MAX_ID: usize = 64;
 
-impl From<epass2003::Error> for BackendError {
-    fn from(e: epass2003::Error) -> Self {
+/// A driver error in the terms of the backend interface (the interface crate knows no card).
+pub fn card_error(e: epass2003::Error) -> BackendError {
+    {
         use epass2003::Error as E;
         match e {
             E::WrongPin { tries_left } => BackendError::WrongPin { tries_left },
@@ -256,19 +257,19 @@ fn sel(s: &mut CardSession<'_>, in_app: &mut bool, fid: u16) -> Result<epass2003
             Err(epass2003::Error::FileNotFound) => {}
             Err(e) => {
                 *in_app = false;
-                return Err(e.into());
+                return Err(card_error(e));
             }
         }
     }
     *in_app = false;
-    s.select_path(&[0x3F00, APP_DF])?;
+    s.select_path(&[0x3F00, APP_DF]).map_err(card_error)?;
     *in_app = true;
-    Ok(s.select_fid(fid)?)
+    s.select_fid(fid).map_err(card_error)
 }
 
 fn enter_app(s: &mut CardSession<'_>, in_app: &mut bool) -> Result<()> {
     if !*in_app {
-        s.select_path(&[0x3F00, APP_DF])?;
+        s.select_path(&[0x3F00, APP_DF]).map_err(card_error)?;
         *in_app = true;
     }
     Ok(())
@@ -282,7 +283,7 @@ fn read_opt(s: &mut CardSession<'_>, in_app: &mut bool, fid: u16) -> Result<Opti
         Err(e) => return Err(e),
     };
     let size = fci.size.unwrap_or(0);
-    Ok(Some(s.read_binary(0, size)?))
+    Ok(Some(s.read_binary(0, size).map_err(card_error)?))
 }
 
 /// Reads a directory file up to (and including) its terminator.
@@ -296,7 +297,7 @@ fn read_list(s: &mut CardSession<'_>, in_app: &mut bool, fid: u16) -> Result<Opt
     let mut data = Vec::new();
     while data.len() < size {
         let n = (size - data.len()).min(epass2003::commands::READ_CHUNK);
-        let chunk = s.read_binary(data.len() as u16, n)?;
+        let chunk = s.read_binary(data.len() as u16, n).map_err(card_error)?;
         if chunk.is_empty() {
             break;
         }
@@ -329,7 +330,7 @@ fn edit_list(
     let plan = dirlist::plan(start, stale_end, new, img.size).ok_or(BackendError::NoMemory)?;
     sel(s, in_app, img.fid)?;
     for (off, bytes) in &plan {
-        s.update_binary(*off as u16, bytes)?;
+        s.update_binary(*off as u16, bytes).map_err(card_error)?;
     }
     for (off, bytes) in plan.iter().rev() {
         if img.data.len() < off + bytes.len() {
@@ -452,7 +453,7 @@ impl<T: Transport> Epass2003Token<T> {
         self.sync_reauth();
         let (ti, st) = {
             let in_app = &mut self.in_app_df;
-            let mut s = self.conn.transaction()?;
+            let mut s = self.conn.transaction().map_err(card_error)?;
             let ti = read_opt(&mut s, in_app, TOKENINFO)?;
             let st = read_opt(&mut s, in_app, SETTINGS)?;
             (ti, st)
@@ -488,7 +489,7 @@ impl<T: Transport> Epass2003Token<T> {
         self.cache_hit = false;
         let cache_dir = self.opts.cache_dir.clone();
         let in_app = &mut self.in_app_df;
-        let mut s = self.conn.transaction()?;
+        let mut s = self.conn.transaction().map_err(card_error)?;
         *in_app = false;
         match s.select_path(&[0x3F00, APP_DF]) {
             Ok(_) => *in_app = true,
@@ -496,7 +497,7 @@ impl<T: Transport> Epass2003Token<T> {
                 self.loaded = true;
                 return Ok(());
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(card_error(e)),
         }
         let tokeninfo =
             read_opt(&mut s, in_app, TOKENINFO)?.ok_or_else(|| corrupt("TokenInfo", "missing"))?;
@@ -521,7 +522,7 @@ impl<T: Transport> Epass2003Token<T> {
                 }
             }
         }
-        partial.serial = s.get_serial()?;
+        partial.serial = s.get_serial().map_err(card_error)?;
         partial.max_tries = match read_opt(&mut s, in_app, MAXPIN)? {
             Some(b) if b.len() >= 2 => [b[0], b[1]],
             _ => [6, 6],
@@ -831,7 +832,7 @@ impl<T: Transport> Epass2003Token<T> {
         let mut snap = self.snap.clone().ok_or(BackendError::NotInitialized)?;
         let in_app = &mut self.in_app_df;
         let res = (|| {
-            let mut s = self.conn.transaction()?;
+            let mut s = self.conn.transaction().map_err(card_error)?;
             bump_counter(&mut s, in_app, &mut snap, |_| {})?;
             f(&mut s, in_app, &mut snap)
         })();
@@ -878,7 +879,7 @@ impl<T: Transport> Epass2003Token<T> {
     ) -> Result<R> {
         self.sync_reauth();
         let in_app = &mut self.in_app_df;
-        let mut s = self.conn.transaction()?;
+        let mut s = self.conn.transaction().map_err(card_error)?;
         let was = *in_app;
         enter_app(&mut s, in_app)?;
         match f(&mut s) {
@@ -887,13 +888,13 @@ impl<T: Transport> Epass2003Token<T> {
                 tracing::debug!(error = %e, "key operation failed; reselecting 5015 and retrying");
                 *in_app = false;
                 enter_app(&mut s, in_app)?;
-                Ok(f(&mut s)?)
+                Ok(f(&mut s).map_err(card_error)?)
             }
             Err(e) => {
                 if matches!(e, epass2003::Error::Removed) {
                     *in_app = false;
                 }
-                Err(e.into())
+                Err(card_error(e))
             }
         }
     }
@@ -916,16 +917,17 @@ fn bump_counter(
         .map_err(|e| BackendError::InvalidInput(e.to_string()))?;
     if snap.settings.is_none() {
         enter_app(s, in_app)?;
-        let fcp = Fcp::transparent(SETTINGS, size as u16, AC_P15)?;
+        let fcp = Fcp::transparent(SETTINGS, size as u16, AC_P15).map_err(card_error)?;
         match s.create_file(&fcp) {
             Ok(()) => {}
             Err(epass2003::Error::Sw(sw)) if sw.to_u16() == 0x6A89 => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(card_error(e)),
         }
     }
     sel(s, in_app, SETTINGS)?;
     // Only the 20-byte record changes (the padding is already zero on a file we created).
-    s.update_binary(0, &bytes[..settings::RECORD_LEN])?;
+    s.update_binary(0, &bytes[..settings::RECORD_LEN])
+        .map_err(card_error)?;
     snap.settings = Some(bytes);
     Ok(())
 }
@@ -1007,9 +1009,10 @@ fn rewrite_dir(
     content.extend_from_slice(&new);
     // 1. The new list, complete, in the (unreferenced) shadow file.
     delete_quiet(s, in_app, shadow)?;
-    s.create_file(&Fcp::transparent(shadow, img.size as u16, AC_P15)?)?;
+    s.create_file(&Fcp::transparent(shadow, img.size as u16, AC_P15).map_err(card_error)?)
+        .map_err(card_error)?;
     sel(s, in_app, shadow)?;
-    s.update_binary(0, &content)?;
+    s.update_binary(0, &content).map_err(card_error)?;
     // 2. Switch the ODF entry (one byte of the path changes: one APDU).
     let mut odf = snap.odf.clone();
     let (spans, _) = odf.scan();
@@ -1073,7 +1076,8 @@ fn ensure_dir(
         None => {
             enter_app(s, in_app)?;
             let size: u16 = if d == Dir::Cdf { 2048 } else { 1024 };
-            s.create_file(&Fcp::transparent(fid, size, AC_P15)?)?;
+            s.create_file(&Fcp::transparent(fid, size, AC_P15).map_err(card_error)?)
+                .map_err(card_error)?;
             FileImage {
                 fid,
                 size: usize::from(size),
@@ -1105,7 +1109,7 @@ fn delete_quiet(s: &mut CardSession<'_>, in_app: &mut bool, fid: u16) -> Result<
     enter_app(s, in_app)?;
     match s.delete_file(fid) {
         Ok(()) | Err(epass2003::Error::FileNotFound) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(card_error(e)),
     }
 }
 
@@ -1122,10 +1126,11 @@ fn write_value_file(
         .ok()
         .filter(|n| *n <= 0x7FFF)
         .ok_or_else(|| BackendError::InvalidInput("value too large".into()))?;
-    s.create_file(&Fcp::transparent(fid, size, ac)?)?;
+    s.create_file(&Fcp::transparent(fid, size, ac).map_err(card_error)?)
+        .map_err(card_error)?;
     sel(s, in_app, fid)?;
     if !value.is_empty() {
-        s.update_binary(0, value)?;
+        s.update_binary(0, value).map_err(card_error)?;
     }
     Ok(())
 }
@@ -1157,8 +1162,8 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         };
         let Some(snap) = self.snap.clone() else {
             let serial = {
-                let mut s = self.conn.transaction()?;
-                s.get_serial()?
+                let mut s = self.conn.transaction().map_err(card_error)?;
+                s.get_serial().map_err(card_error)?
             };
             return Ok(TokenDescription {
                 label: String::new(),
@@ -1279,7 +1284,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         };
         self.sync_reauth();
         let in_app = &mut self.in_app_df;
-        let mut s = self.conn.transaction()?;
+        let mut s = self.conn.transaction().map_err(card_error)?;
         enter_app(&mut s, in_app)?;
         let tries = match s.pin_tries_left(kid) {
             Ok(t) => Some(t),
@@ -1301,18 +1306,18 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let kid = if role == PinRole::User { 1 } else { 2 };
         self.sync_reauth();
         let in_app = &mut self.in_app_df;
-        let mut s = self.conn.transaction()?;
+        let mut s = self.conn.transaction().map_err(card_error)?;
         enter_app(&mut s, in_app)?;
-        s.verify_pin(kid, pin)?;
+        s.verify_pin(kid, pin).map_err(card_error)?;
         Ok(())
     }
 
     fn logout(&mut self) -> Result<()> {
         {
-            let mut s = self.conn.transaction()?;
+            let mut s = self.conn.transaction().map_err(card_error)?;
             match s.logout() {
                 Ok(()) | Err(epass2003::Error::NotSupported(_)) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(card_error(e)),
             }
         }
         // Our own logout is not a "login lost behind our back".
@@ -1330,10 +1335,10 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         };
         self.sync_reauth();
         let in_app = &mut self.in_app_df;
-        let mut s = self.conn.transaction()?;
+        let mut s = self.conn.transaction().map_err(card_error)?;
         enter_app(&mut s, in_app)?;
-        s.verify_pin(kid, old)?;
-        s.change_pin(kid, max, new)?;
+        s.verify_pin(kid, old).map_err(card_error)?;
+        s.change_pin(kid, max, new).map_err(card_error)?;
         Ok(())
     }
 
@@ -1347,9 +1352,9 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         {
             self.sync_reauth();
             let in_app = &mut self.in_app_df;
-            let mut s = self.conn.transaction()?;
+            let mut s = self.conn.transaction().map_err(card_error)?;
             enter_app(&mut s, in_app)?;
-            s.change_pin(1, max, new_pin)?;
+            s.change_pin(1, max, new_pin).map_err(card_error)?;
         }
         if !pin_flagged {
             // Mark the PIN object initialised (rewrite the AODF entry in place).
@@ -1400,32 +1405,43 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         self.loaded = false;
         self.refs.clear();
         {
-            let mut s = self.conn.transaction()?;
-            s.erase_card()?;
-            s.create_file(&Fcp::df(0x3F00, MF_NAME, AC_DF)?)?;
-            s.create_file(&Fcp::bso(0x5300, 4, AC_BSO)?)?;
-            s.create_file(&Fcp::linear(EF_DIR, true, AC_EFDIR)?)?;
-            s.create_file(&Fcp::df(APP_DF, &PKCS15_AID, AC_DF)?)?;
-            s.create_file(&Fcp::bso(0x5301, 0x20, AC_BSO)?)?;
-            s.create_file(&Fcp::transparent(MAXPIN, 2, AC_FREE_EF)?)?;
-            s.select_path(&[0x3F00, APP_DF, MAXPIN])?;
-            s.update_binary(0, &[user_max, so_max])?;
+            let mut s = self.conn.transaction().map_err(card_error)?;
+            s.erase_card().map_err(card_error)?;
+            s.create_file(&Fcp::df(0x3F00, MF_NAME, AC_DF).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.create_file(&Fcp::bso(0x5300, 4, AC_BSO).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.create_file(&Fcp::linear(EF_DIR, true, AC_EFDIR).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.create_file(&Fcp::df(APP_DF, &PKCS15_AID, AC_DF).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.create_file(&Fcp::bso(0x5301, 0x20, AC_BSO).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.create_file(&Fcp::transparent(MAXPIN, 2, AC_FREE_EF).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.select_path(&[0x3F00, APP_DF, MAXPIN])
+                .map_err(card_error)?;
+            s.update_binary(0, &[user_max, so_max])
+                .map_err(card_error)?;
             for (fid, size) in P15_FILES {
-                s.create_file(&Fcp::transparent(fid, size, AC_P15)?)?;
+                s.create_file(&Fcp::transparent(fid, size, AC_P15).map_err(card_error)?)
+                    .map_err(card_error)?;
             }
             let random_pin: Zeroizing<[u8; 16]> = Zeroizing::new(rand::random());
             let user_pin: &[u8] = p.user_pin.unwrap_or(&random_pin[..]);
-            s.install_secret_key(&KeyRecord::user_pin(user_pin, user_max))?;
-            s.install_secret_key(&KeyRecord::puk(p.so_pin, so_max))?;
-            let serial = s.get_serial()?;
+            s.install_secret_key(&KeyRecord::user_pin(user_pin, user_max))
+                .map_err(card_error)?;
+            s.install_secret_key(&KeyRecord::puk(p.so_pin, so_max))
+                .map_err(card_error)?;
+            let serial = s.get_serial().map_err(card_error)?;
             // DELETE 3F00 dropped the security level; the directory files need the user level
             // (AC 96), reached with the PIN just installed (as pkcs15-init does, compat §2.5).
-            s.verify_pin(1, user_pin)?;
+            s.verify_pin(1, user_pin).map_err(card_error)?;
 
             let mut in_app = true;
             let mut put = |s: &mut CardSession<'_>, fid: u16, data: &[u8]| -> Result<()> {
                 sel(s, &mut in_app, fid)?;
-                s.update_binary(0, data).map_err(BackendError::from)
+                s.update_binary(0, data).map_err(card_error)
             };
             put(&mut s, INFO, &info_file())?;
             let pin = pin_entry(
@@ -1467,7 +1483,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 .to_bytes()
                 .map_err(|e| BackendError::InvalidInput(e.to_string()))?;
             put(&mut s, SETTINGS, &stb)?;
-            s.select_path(&[0x3F00, EF_DIR])?;
+            s.select_path(&[0x3F00, EF_DIR]).map_err(card_error)?;
             let mut label = p.label.to_string();
             while label.len() > 36 {
                 label.pop();
@@ -1479,11 +1495,11 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 ddo: None,
             }
             .to_record();
-            s.append_record(&rec)?;
+            s.append_record(&rec).map_err(card_error)?;
             // Drop the erase level (F) the session still holds.
             match s.logout() {
                 Ok(()) | Err(epass2003::Error::NotSupported(_)) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(card_error(e)),
             }
         }
         let _ = self.conn.take_login_lost();
@@ -1510,7 +1526,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 der.resize(old_len, 0);
             }
             sel(s, in_app, TOKENINFO)?;
-            s.update_binary(0, &der)?;
+            s.update_binary(0, &der).map_err(card_error)?;
             let n = der.len().min(snap.tokeninfo.len());
             snap.tokeninfo[..n].copy_from_slice(&der[..n]);
             Ok(())
@@ -1528,7 +1544,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         let mut snap = self.snap.clone().ok_or(BackendError::NotInitialized)?;
         let in_app = &mut self.in_app_df;
         let res = (|| {
-            let mut s = self.conn.transaction()?;
+            let mut s = self.conn.transaction().map_err(card_error)?;
             bump_counter(&mut s, in_app, &mut snap, |st| {
                 st.auth_timeout_minutes = minutes;
             })
@@ -1563,7 +1579,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             (None, Some(fid)) => {
                 self.sync_reauth();
                 let in_app = &mut self.in_app_df;
-                let mut s = self.conn.transaction()?;
+                let mut s = self.conn.transaction().map_err(card_error)?;
                 let fci = sel(&mut s, in_app, fid).map_err(|e| match e {
                     BackendError::NoSuchObject => corrupt("object file", "missing"),
                     e => e,
@@ -1574,7 +1590,7 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
                 if len == 0 {
                     return Ok(Vec::new());
                 }
-                s.read_binary(off as u16, len)?
+                s.read_binary(off as u16, len).map_err(card_error)?
             }
             (None, None) => return Err(corrupt("directory", "object without value")),
         };
@@ -1624,17 +1640,20 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
             delete_quiet(s, in_app, priv_fid)?;
             delete_quiet(s, in_app, pub_fid)?;
             let bits = alg.bits();
-            s.create_file(&Fcp::private_key(priv_fid, bits, AC_PRIV_KEY)?)?;
-            s.create_file(&Fcp::public_key(pub_fid, bits, AC_PUB_KEY)?)?;
-            s.generate_key_pair(alg, priv_fid, pub_fid)?;
+            s.create_file(&Fcp::private_key(priv_fid, bits, AC_PRIV_KEY).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.create_file(&Fcp::public_key(pub_fid, bits, AC_PUB_KEY).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.generate_key_pair(alg, priv_fid, pub_fid)
+                .map_err(card_error)?;
             let (pub_der, id) = match rsa_bits {
                 Some(b) => {
-                    let m = s.read_rsa_public_key(pub_fid, b)?;
+                    let m = s.read_rsa_public_key(pub_fid, b).map_err(card_error)?;
                     let id = Sha1::digest(&m).to_vec();
                     (rsa_public_key(&m, &[0x01, 0x00, 0x01]), id)
                 }
                 None => {
-                    let p = s.read_ec_public_key(pub_fid)?;
+                    let p = s.read_ec_public_key(pub_fid).map_err(card_error)?;
                     // NSS's derivation (SHA-1 of the uncompressed point), so that a certificate
                     // NSS imports with its derived CKA_ID pairs with this key. Keys generated
                     // before keep their stored ids: pairing always uses the stored ids.
@@ -1681,8 +1700,10 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         self.write_new(&[priv_fid, pub_fid], |s, in_app, snap| {
             enter_app(s, in_app)?;
             delete_quiet(s, in_app, priv_fid)?;
-            s.create_file(&Fcp::private_key(priv_fid, bits, AC_PRIV_KEY)?)?;
-            s.import_rsa_key(priv_fid, &n_bytes, &key.d)?;
+            s.create_file(&Fcp::private_key(priv_fid, bits, AC_PRIV_KEY).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.import_rsa_key(priv_fid, &n_bytes, &key.d)
+                .map_err(card_error)?;
             let pub_der = rsa_public_key(&n_bytes, &key.e);
             write_value_file(s, in_app, pub_fid, &pub_der, AC_FREE_EF)?;
             let prk = private_key_entry(&key.label, &key.id, &key.usage, n, Some(bits), false);
@@ -1716,8 +1737,10 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
         self.write_new(&[priv_fid, pub_fid], |s, in_app, snap| {
             enter_app(s, in_app)?;
             delete_quiet(s, in_app, priv_fid)?;
-            s.create_file(&Fcp::private_key(priv_fid, 256, AC_PRIV_KEY)?)?;
-            s.import_ec_key(priv_fid, &key.d, &key.point)?;
+            s.create_file(&Fcp::private_key(priv_fid, 256, AC_PRIV_KEY).map_err(card_error)?)
+                .map_err(card_error)?;
+            s.import_ec_key(priv_fid, &key.d, &key.point)
+                .map_err(card_error)?;
             write_value_file(s, in_app, pub_fid, &ec_spki(&key.point), AC_FREE_EF)?;
             let prk = private_key_entry(&key.label, &key.id, &key.usage, n, None, false);
             list_in(s, in_app, snap, Dir::Prkdf, &prk)?;
@@ -1886,10 +1909,10 @@ impl<T: Transport> TokenBackend for Epass2003Token<T> {
     }
 
     fn random(&mut self, len: usize) -> Result<Vec<u8>> {
-        let mut s = self.conn.transaction()?;
+        let mut s = self.conn.transaction().map_err(card_error)?;
         let mut out = Vec::with_capacity(len);
         while out.len() < len {
-            let c = s.get_challenge()?;
+            let c = s.get_challenge().map_err(card_error)?;
             let n = (len - out.len()).min(c.len());
             out.extend_from_slice(&c[..n]);
         }

@@ -792,3 +792,56 @@ pub fn change_password_to(
     }
     result
 }
+
+/// The certificates a PKCS#12 file gives without its password: those in unencrypted safes
+/// (OpenSSL `-certpbe NONE`). Most files encrypt their certificates: then this is empty. The
+/// file's MAC cannot be checked without the password, so these certificates are not
+/// authenticated; [`parse`] with the password checks everything.
+pub fn public_certs(data: &[u8]) -> Result<Vec<CertBag>, Error> {
+    let der_owned;
+    let der: &[u8] = if crate::looks_like_pem(data) {
+        let blocks = crate::pem_blocks(data).map_err(Error::Damaged)?;
+        let Some((_, d)) = blocks.into_iter().next() else {
+            return Err(Error::Damaged("PEM text without a block".into()));
+        };
+        der_owned = d;
+        &der_owned
+    } else {
+        data
+    };
+    let pfx = Pfx::from_der(der).map_err(|e| damaged("not a PKCS#12 PFX", e))?;
+    if pfx.auth_safe.content_type != ID_DATA {
+        return Ok(Vec::new());
+    }
+    let auth_safe: OctetString = pfx
+        .auth_safe
+        .content
+        .decode_as()
+        .map_err(|e| damaged("authenticated safe", e))?;
+    let safes =
+        Vec::<ContentInfo>::from_der(auth_safe.as_bytes()).map_err(|e| damaged("safes", e))?;
+    let mut r = Reader {
+        pass: Pass::Absent,
+        mac_ok: false,
+        decrypted: 0,
+        key_algs: Vec::new(),
+        cert_algs: Vec::new(),
+        keys: Vec::new(),
+        certs: Vec::new(),
+    };
+    for ci in safes.iter().filter(|ci| ci.content_type == ID_DATA) {
+        let os: OctetString = ci
+            .content
+            .decode_as()
+            .map_err(|e| damaged("data safe", e))?;
+        let bags =
+            Vec::<SafeBag>::from_der(os.as_bytes()).map_err(|e| damaged("safe contents", e))?;
+        for bag in bags
+            .iter()
+            .filter(|b| b.bag_id == pkcs12::PKCS_12_CERT_BAG_OID)
+        {
+            r.bag(bag, 0)?;
+        }
+    }
+    Ok(std::mem::take(&mut r.certs))
+}

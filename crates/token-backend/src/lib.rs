@@ -2,7 +2,8 @@
 //!
 //! The trait is card-agnostic and object-level. `crates/pkcs15` implements it for an ePass2003
 //! with OpenSC's PKCS#15 layout (read/write) and for tokens personalised by Feitian's middleware
-//! (read-only). The PKCS#11 layer owns sessions, the login state machine, the inactivity
+//! (read-only). The layering is one-directional: the PKCS#11 layer and every implementation
+//! depend on this crate, and this crate on none of them (no card code here). The PKCS#11 layer owns sessions, the login state machine, the inactivity
 //! timeout, PIN-policy checks and attribute semantics; the backend owns the card: which APDUs,
 //! which files, in which order, and what it caches.
 //!
@@ -17,6 +18,8 @@
 //! * A card whose security state was reset behind our back (re-authentication after a lost
 //!   secure-messaging session, a reset by another process) is reported once through
 //!   [`TokenBackend::take_login_lost`], so the login state machine can drop to the public state.
+
+#![forbid(unsafe_code)]
 
 use std::fmt;
 
@@ -416,6 +419,9 @@ pub enum BackendError {
     /// A new PIN whose length is outside the token's own policy (reason given).
     #[error("PIN length outside the token's policy: {0}")]
     PinLenRange(String),
+    /// A new PIN whose characters the token's own policy refuses (reason given).
+    #[error("PIN refused by the token's policy: {0}")]
+    PinInvalid(String),
     /// The operation needs a login the card does not have.
     #[error("not logged in")]
     NotLoggedIn,
