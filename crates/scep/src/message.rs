@@ -1,0 +1,470 @@
+//! pkiMessage (RFC 8894 §3): a PKCSReq built from a caller's CSR (enveloped to the CA/RA,
+//! signed by the requester's key through [`Signer`]), and a CertRep read back (signature
+//! checked against the CA/RA certificate, transactionID and nonce matched, the issued
+//! certificates decrypted through [`Decryptor`]).
+//!
+//! The key operations are the caller's: on a card the private key never leaves it, so this
+//! module only asks for an RSA PKCS#1 v1.5 signature and for the decryption of one
+//! content-encryption key.
+
+use crate::attrs::{MessageType, ScepAttrs};
+use crate::cacert::{certs_of, CaCerts};
+use crate::caps::{Cipher, Digest};
+use crate::status::PkiStatus;
+use crate::Error;
+use cms::builder::{
+    ContentEncryptionAlgorithm, EnvelopedDataBuilder, KeyEncryptionInfo,
+    KeyTransRecipientInfoBuilder,
+};
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
+    SignerInfos,
+};
+use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_ENVELOPED_DATA, ID_SIGNED_DATA};
+use const_oid::db::rfc5912::{ID_SHA_1, ID_SHA_256, ID_SHA_512, RSA_ENCRYPTION};
+use const_oid::ObjectIdentifier;
+use der::asn1::{OctetString, SetOfVec};
+use der::{Any, Decode, Encode};
+use rand_core::CryptoRngCore;
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::attr::Attribute;
+use x509_cert::request::CertReq;
+use x509_cert::Certificate;
+use zeroize::Zeroizing;
+
+/// id-messageDigest (RFC 5652 §11.2).
+const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+
+/// The requester's key, used to sign the pkiMessage.
+pub trait Signer {
+    /// The certificate that identifies the signer: for a new key, a self-signed certificate
+    /// over the CSR's key and subject (RFC 8894 §2.3); for a renewal, the old certificate.
+    fn certificate(&self) -> &Certificate;
+    /// RSASSA-PKCS1-v1_5 signature of `data` hashed with `digest`.
+    fn sign(&self, digest: Digest, data: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+/// The requester's key, used to decrypt the CertRep's content-encryption key.
+pub trait Decryptor {
+    /// RSAES-PKCS1-v1_5 decryption of `encrypted_key`.
+    fn decrypt_key(&self, encrypted_key: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error>;
+}
+
+/// A request ready to send, and what its reply must match.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The DER pkiMessage (a ContentInfo of SignedData).
+    pub der: Vec<u8>,
+    /// The request's SCEP attributes (transactionID, senderNonce).
+    pub attrs: ScepAttrs,
+}
+
+/// What a CertRep says.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// SUCCESS: the certificates of the degenerate certs-only SignedData (the issued one and
+    /// whatever chain the CA added).
+    Issued(Vec<Certificate>),
+    /// PENDING: the CA holds the request; poll with this transactionID.
+    Pending {
+        /// The transactionID to poll with.
+        transaction_id: String,
+    },
+}
+
+fn not_scep(what: &str) -> impl Fn(der::Error) -> Error + '_ {
+    move |e| Error::NotScep(format!("{what}: {e}"))
+}
+
+fn enc_err(e: der::Error) -> Error {
+    Error::NotScep(format!("encoding the request: {e}"))
+}
+
+fn digest_oid(d: Digest) -> ObjectIdentifier {
+    match d {
+        Digest::Sha512 => ID_SHA_512,
+        Digest::Sha256 => ID_SHA_256,
+        Digest::Sha1 => ID_SHA_1,
+    }
+}
+
+fn digest_from_oid(oid: &ObjectIdentifier) -> Option<Digest> {
+    [Digest::Sha512, Digest::Sha256, Digest::Sha1]
+        .into_iter()
+        .find(|d| digest_oid(*d) == *oid)
+}
+
+/// Hash `data` with `d`.
+pub fn hash(d: Digest, data: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    match d {
+        Digest::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        Digest::Sha256 => sha2::Sha256::digest(data).to_vec(),
+        Digest::Sha1 => sha1::Sha1::digest(data).to_vec(),
+    }
+}
+
+/// The PKCS#1 v1.5 signature scheme (DigestInfo prefix) for `d`.
+pub fn pkcs1_scheme(d: Digest) -> Pkcs1v15Sign {
+    match d {
+        Digest::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
+        Digest::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
+        Digest::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
+    }
+}
+
+fn rsa_key(c: &Certificate) -> Result<RsaPublicKey, Error> {
+    let spki = &c.tbs_certificate.subject_public_key_info;
+    if spki.algorithm.oid != RSA_ENCRYPTION {
+        return Err(Error::NoCommonAlgorithm(format!(
+            "the certificate of {} has a key of type {}, not RSA",
+            c.tbs_certificate.subject, spki.algorithm.oid
+        )));
+    }
+    let der = spki.to_der().map_err(enc_err)?;
+    use rsa::pkcs8::DecodePublicKey;
+    RsaPublicKey::from_public_key_der(&der)
+        .map_err(|e| Error::NotScep(format!("RSA key of {}: {e}", c.tbs_certificate.subject)))
+}
+
+fn issuer_and_serial(c: &Certificate) -> IssuerAndSerialNumber {
+    IssuerAndSerialNumber {
+        issuer: c.tbs_certificate.issuer.clone(),
+        serial_number: c.tbs_certificate.serial_number.clone(),
+    }
+}
+
+fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, Error> {
+    let mut values = SetOfVec::new();
+    values.insert(value).map_err(enc_err)?;
+    Ok(Attribute { oid, values })
+}
+
+/// The transactionID RFC 8894 §3.2.1.1 suggests: a hash of the public key, here the
+/// upper-case hex SHA-256 of the request's SubjectPublicKeyInfo DER.
+pub fn transaction_id(csr_der: &[u8]) -> Result<String, Error> {
+    let csr = CertReq::from_der(csr_der).map_err(not_scep("the CSR"))?;
+    let spki = csr.info.public_key.to_der().map_err(enc_err)?;
+    Ok(hex::encode_upper(hash(Digest::Sha256, &spki)))
+}
+
+/// Build a PKCSReq pkiMessage for `csr_der` (a DER PKCS#10 request carrying the challenge
+/// password if the CA wants one), enveloped to the CA's recipient certificate with `cipher`
+/// and signed by `signer` with `digest`. AES only for now: DES and 3DES are refused as
+/// [`Error::NoCommonAlgorithm`].
+pub fn pkcs_req(
+    csr_der: &[u8],
+    ca: &CaCerts,
+    cipher: Cipher,
+    digest: Digest,
+    signer: &dyn Signer,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Request, Error> {
+    let mut nonce = [0u8; 16];
+    rng.fill_bytes(&mut nonce);
+    let attrs = ScepAttrs {
+        message_type: Some(MessageType::PkcsReq),
+        transaction_id: Some(transaction_id(csr_der)?),
+        sender_nonce: Some(nonce.to_vec()),
+        ..Default::default()
+    };
+    let enveloped = envelope(csr_der, ca.recipient(), cipher, rng)?;
+    let der = sign(&enveloped, &attrs, digest, signer)?;
+    Ok(Request { der, attrs })
+}
+
+/// EnvelopedData (as a DER ContentInfo) of `content` to `recipient`.
+fn envelope(
+    content: &[u8],
+    recipient: &Certificate,
+    cipher: Cipher,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>, Error> {
+    let alg = match cipher {
+        Cipher::Aes128Cbc => ContentEncryptionAlgorithm::Aes128Cbc,
+        Cipher::Aes256Cbc => ContentEncryptionAlgorithm::Aes256Cbc,
+        Cipher::Des3Cbc | Cipher::DesCbc => {
+            return Err(Error::NoCommonAlgorithm(format!(
+                "the CA offers {} only; this client sends AES-128-CBC or AES-256-CBC",
+                cipher.name()
+            )))
+        }
+    };
+    let key = rsa_key(recipient)?;
+    let build_err = |e: cms::builder::Error| Error::NotScep(format!("enveloping the CSR: {e}"));
+    let mut key_rng = rand_core::OsRng;
+    let ktri = KeyTransRecipientInfoBuilder::new(
+        RecipientIdentifier::IssuerAndSerialNumber(issuer_and_serial(recipient)),
+        KeyEncryptionInfo::Rsa(key),
+        &mut key_rng,
+    )
+    .map_err(build_err)?;
+    let mut b = EnvelopedDataBuilder::new(None, content, alg, None).map_err(build_err)?;
+    b.add_recipient_info(ktri).map_err(build_err)?;
+    let ed = b.build_with_rng(rng).map_err(build_err)?;
+    ContentInfo {
+        content_type: ID_ENVELOPED_DATA,
+        content: Any::encode_from(&ed).map_err(enc_err)?,
+    }
+    .to_der()
+    .map_err(enc_err)
+}
+
+/// SignedData (as a DER ContentInfo) over `content` (type data), with the SCEP attributes.
+fn sign(
+    content: &[u8],
+    scep: &ScepAttrs,
+    digest: Digest,
+    signer: &dyn Signer,
+) -> Result<Vec<u8>, Error> {
+    let mut signed = SetOfVec::new();
+    signed
+        .insert(attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(enc_err)?)?)
+        .map_err(enc_err)?;
+    let md = OctetString::new(hash(digest, content)).map_err(enc_err)?;
+    signed
+        .insert(attribute(
+            ID_MESSAGE_DIGEST,
+            Any::encode_from(&md).map_err(enc_err)?,
+        )?)
+        .map_err(enc_err)?;
+    for a in scep.to_attributes()? {
+        signed.insert(a).map_err(enc_err)?;
+    }
+    // RFC 5652 §5.4: the signature covers the DER of the attributes as a SET OF.
+    let tbs = signed.to_der().map_err(enc_err)?;
+    let signature = signer.sign(digest, &tbs)?;
+    let cert = signer.certificate();
+    // A signer that signed with another key than its certificate's is caught here.
+    rsa_key(cert)?
+        .verify(pkcs1_scheme(digest), &hash(digest, &tbs), &signature)
+        .map_err(|_| Error::Key("the signature does not verify with the signer's certificate".into()))?;
+    let digest_alg = AlgorithmIdentifierOwned {
+        oid: digest_oid(digest),
+        parameters: None,
+    };
+    let si = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(issuer_and_serial(cert)),
+        digest_alg: digest_alg.clone(),
+        signed_attrs: Some(signed),
+        signature_algorithm: AlgorithmIdentifierOwned {
+            oid: RSA_ENCRYPTION,
+            parameters: Some(Any::null()),
+        },
+        signature: OctetString::new(signature).map_err(enc_err)?,
+        unsigned_attrs: None,
+    };
+    let mut digest_algorithms = SetOfVec::new();
+    digest_algorithms.insert(digest_alg).map_err(enc_err)?;
+    let mut certs = SetOfVec::new();
+    certs
+        .insert(CertificateChoices::Certificate(cert.clone()))
+        .map_err(enc_err)?;
+    let mut signer_infos = SetOfVec::new();
+    signer_infos.insert(si).map_err(enc_err)?;
+    let sd = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: ID_DATA,
+            econtent: Some(
+                Any::encode_from(&OctetString::new(content).map_err(enc_err)?).map_err(enc_err)?,
+            ),
+        },
+        certificates: Some(CertificateSet(certs)),
+        crls: None,
+        signer_infos: SignerInfos(signer_infos),
+    };
+    ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: Any::encode_from(&sd).map_err(enc_err)?,
+    }
+    .to_der()
+    .map_err(enc_err)
+}
+
+fn same_cert_id(c: &Certificate, id: &IssuerAndSerialNumber) -> bool {
+    c.tbs_certificate.issuer == id.issuer && c.tbs_certificate.serial_number == id.serial_number
+}
+
+/// Read a CertRep `body` answering `request`: its signature must verify with one of the
+/// CA's certificates from GetCACert (a certificate the reply carries itself is not trusted
+/// for that), its transactionID and recipientNonce must match, then SUCCESS gives the
+/// issued certificates (decrypted through `decryptor`), FAILURE [`Error::Failure`], PENDING
+/// [`Reply::Pending`].
+pub fn parse_cert_rep(
+    body: &[u8],
+    request: &ScepAttrs,
+    ca: &CaCerts,
+    decryptor: &dyn Decryptor,
+) -> Result<Reply, Error> {
+    let ci = ContentInfo::from_der(body).map_err(not_scep("CertRep"))?;
+    if ci.content_type != ID_SIGNED_DATA {
+        return Err(Error::NotScep(format!(
+            "CertRep content type {} is not signedData",
+            ci.content_type
+        )));
+    }
+    let sd: SignedData = ci.content.decode_as().map_err(not_scep("CertRep signedData"))?;
+    let si = match sd.signer_infos.0.as_slice() {
+        [si] => si,
+        _ => {
+            return Err(Error::NotScep(format!(
+                "CertRep has {} signers, not one",
+                sd.signer_infos.0.len()
+            )))
+        }
+    };
+    let signer_cert = match &si.sid {
+        SignerIdentifier::IssuerAndSerialNumber(id) => ca.all.iter().find(|c| same_cert_id(c, id)),
+        SignerIdentifier::SubjectKeyIdentifier(_) => None,
+    }
+    .ok_or_else(|| {
+        Error::NotScep("the CertRep is not signed by a certificate from GetCACert".into())
+    })?;
+    let content = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .map(|a| a.decode_as::<OctetString>())
+        .transpose()
+        .map_err(not_scep("CertRep content"))?;
+    verify_signer_info(si, signer_cert, content.as_ref().map(|o| o.as_bytes()))?;
+    let attrs = ScepAttrs::from_attributes(si.signed_attrs.iter().flat_map(|s| s.iter()))?;
+    attrs.check_reply_to(request)?;
+    match attrs.status {
+        None => Err(Error::NotScep("the CertRep has no pkiStatus".into())),
+        Some(PkiStatus::Failure) => Err(Error::Failure(attrs.fail_info.ok_or_else(|| {
+            Error::NotScep("the FAILURE CertRep has no failInfo".into())
+        })?)),
+        Some(PkiStatus::Pending) => Ok(Reply::Pending {
+            transaction_id: attrs.transaction_id.unwrap_or_default(),
+        }),
+        Some(PkiStatus::Success) => {
+            let content = content
+                .ok_or_else(|| Error::NotScep("the SUCCESS CertRep has no content".into()))?;
+            let inner = decrypt(content.as_bytes(), decryptor)?;
+            let ci = ContentInfo::from_der(&inner).map_err(not_scep("the issued certificates"))?;
+            if ci.content_type != ID_SIGNED_DATA {
+                return Err(Error::NotScep(
+                    "the issued certificates are not a certs-only SignedData".into(),
+                ));
+            }
+            let certs: SignedData = ci
+                .content
+                .decode_as()
+                .map_err(not_scep("the issued certificates"))?;
+            let certs = certs_of(certs.certificates.as_ref());
+            if certs.is_empty() {
+                return Err(Error::NotScep(
+                    "the SUCCESS CertRep carries no certificate".into(),
+                ));
+            }
+            Ok(Reply::Issued(certs))
+        }
+    }
+}
+
+/// RFC 5652 §5.4 and §5.6: messageDigest equals the content's hash, and the signature over
+/// the DER of the signed attributes verifies with `cert`'s key.
+fn verify_signer_info(
+    si: &SignerInfo,
+    cert: &Certificate,
+    content: Option<&[u8]>,
+) -> Result<(), Error> {
+    let digest = digest_from_oid(&si.digest_alg.oid).ok_or_else(|| {
+        Error::NoCommonAlgorithm(format!("CertRep digest {}", si.digest_alg.oid))
+    })?;
+    let signed = si
+        .signed_attrs
+        .as_ref()
+        .ok_or_else(|| Error::NotScep("the CertRep has no signed attributes".into()))?;
+    let md = signed
+        .iter()
+        .find(|a| a.oid == ID_MESSAGE_DIGEST)
+        .and_then(|a| a.values.iter().next())
+        .map(|v| v.decode_as::<OctetString>())
+        .transpose()
+        .map_err(not_scep("CertRep messageDigest"))?
+        .ok_or_else(|| Error::NotScep("the CertRep has no messageDigest".into()))?;
+    if md.as_bytes() != hash(digest, content.unwrap_or_default()).as_slice() {
+        return Err(Error::NotScep(
+            "the CertRep's messageDigest does not match its content".into(),
+        ));
+    }
+    let tbs = signed.to_der().map_err(not_scep("CertRep signed attributes"))?;
+    rsa_key(cert)?
+        .verify(pkcs1_scheme(digest), &hash(digest, &tbs), si.signature.as_bytes())
+        .map_err(|_| {
+            Error::NotScep("the CertRep's signature does not verify with the CA certificate".into())
+        })
+}
+
+/// Decrypt a DER ContentInfo of EnvelopedData: the key through `decryptor`, the content
+/// here (AES-CBC).
+fn decrypt(der: &[u8], decryptor: &dyn Decryptor) -> Result<Vec<u8>, Error> {
+    use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+    let ci = ContentInfo::from_der(der).map_err(not_scep("CertRep envelope"))?;
+    if ci.content_type != ID_ENVELOPED_DATA {
+        return Err(Error::NotScep(format!(
+            "CertRep content type {} is not envelopedData",
+            ci.content_type
+        )));
+    }
+    let ed: EnvelopedData = ci.content.decode_as().map_err(not_scep("CertRep envelope"))?;
+    let ktri = ed
+        .recip_infos
+        .0
+        .iter()
+        .find_map(|r| match r {
+            RecipientInfo::Ktri(k) if k.key_enc_alg.oid == RSA_ENCRYPTION => Some(k),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Error::NoCommonAlgorithm("the CertRep is not encrypted to an RSA key".into())
+        })?;
+    let eci = &ed.encrypted_content;
+    let cipher = Cipher::from_oid(&eci.content_enc_alg.oid).ok_or_else(|| {
+        Error::NoCommonAlgorithm(format!("CertRep cipher {}", eci.content_enc_alg.oid))
+    })?;
+    let iv = eci
+        .content_enc_alg
+        .parameters
+        .as_ref()
+        .map(|p| p.decode_as::<OctetString>())
+        .transpose()
+        .map_err(not_scep("CertRep cipher IV"))?
+        .ok_or_else(|| Error::NotScep("the CertRep cipher has no IV".into()))?;
+    let data = eci
+        .encrypted_content
+        .as_ref()
+        .ok_or_else(|| Error::NotScep("the CertRep envelope has no content".into()))?
+        .as_bytes();
+    let key = decryptor.decrypt_key(ktri.enc_key.as_bytes())?;
+    if key.len() != cipher.key_len() || iv.as_bytes().len() != cipher.block_len() {
+        return Err(Error::NotScep(format!(
+            "the CertRep's {} key or IV has the wrong length",
+            cipher.name()
+        )));
+    }
+    let pad_err = |_| Error::NotScep("the CertRep content does not decrypt".into());
+    match cipher {
+        Cipher::Aes128Cbc => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, iv.as_bytes())
+            .map_err(|_| Error::NotScep("AES-128 key".into()))?
+            .decrypt_padded_vec_mut::<Pkcs7>(data)
+            .map_err(pad_err),
+        Cipher::Aes256Cbc => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, iv.as_bytes())
+            .map_err(|_| Error::NotScep("AES-256 key".into()))?
+            .decrypt_padded_vec_mut::<Pkcs7>(data)
+            .map_err(pad_err),
+        Cipher::Des3Cbc | Cipher::DesCbc => Err(Error::NoCommonAlgorithm(format!(
+            "the CertRep is encrypted with {}; this client decrypts AES only",
+            cipher.name()
+        ))),
+    }
+}
