@@ -18,7 +18,10 @@ use cms::builder::{
 };
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
-use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo};
+use cms::enveloped_data::{
+    EncryptedContentInfo, EnvelopedData, OriginatorInfo, RecipientIdentifier, RecipientInfo,
+    RecipientInfos,
+};
 use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
     SignerInfos,
@@ -27,11 +30,11 @@ use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_ENVELOPED_DATA, ID_SIG
 use const_oid::db::rfc5912::{ID_SHA_1, ID_SHA_256, ID_SHA_512, RSA_ENCRYPTION};
 use const_oid::ObjectIdentifier;
 use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Decode, Encode};
+use der::{Any, Decode, Encode, Sequence};
 use rand_core::CryptoRngCore;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use spki::AlgorithmIdentifierOwned;
-use x509_cert::attr::Attribute;
+use x509_cert::attr::{Attribute, Attributes};
 use x509_cert::request::CertReq;
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
@@ -406,7 +409,7 @@ fn verify_signer_info(
 }
 
 /// Decrypt a DER ContentInfo of EnvelopedData: the key through `decryptor`, the content
-/// here (AES-CBC).
+/// here (AES-CBC, or the 3DES / DES-CBC some CAs still answer with).
 fn decrypt(der: &[u8], decryptor: &dyn Decryptor) -> Result<Vec<u8>, Error> {
     use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
     let ci = ContentInfo::from_der(der).map_err(not_scep("CertRep envelope"))?;
@@ -416,7 +419,7 @@ fn decrypt(der: &[u8], decryptor: &dyn Decryptor) -> Result<Vec<u8>, Error> {
             ci.content_type
         )));
     }
-    let ed: EnvelopedData = ci.content.decode_as().map_err(not_scep("CertRep envelope"))?;
+    let ed = decode_enveloped(&ci.content)?;
     let ktri = ed
         .recip_infos
         .0
@@ -462,9 +465,72 @@ fn decrypt(der: &[u8], decryptor: &dyn Decryptor) -> Result<Vec<u8>, Error> {
             .map_err(|_| Error::NotScep("AES-256 key".into()))?
             .decrypt_padded_vec_mut::<Pkcs7>(data)
             .map_err(pad_err),
-        Cipher::Des3Cbc | Cipher::DesCbc => Err(Error::NoCommonAlgorithm(format!(
-            "the CertRep is encrypted with {}; this client decrypts AES only",
-            cipher.name()
-        ))),
+        // Sending DES is refused (see `envelope`), but a reply is read as the CA wrote it:
+        // micromdm's scepserver 2.1.0 answers in single DES-CBC whatever the request used.
+        Cipher::Des3Cbc => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, iv.as_bytes())
+            .map_err(|_| Error::NotScep("3DES key".into()))?
+            .decrypt_padded_vec_mut::<Pkcs7>(data)
+            .map_err(pad_err),
+        Cipher::DesCbc => cbc::Decryptor::<des::Des>::new_from_slices(&key, iv.as_bytes())
+            .map_err(|_| Error::NotScep("DES key".into()))?
+            .decrypt_padded_vec_mut::<Pkcs7>(data)
+            .map_err(pad_err),
+    }
+}
+
+/// EnvelopedData as Go's PKCS#7 package (micromdm's scepserver and others built on it)
+/// writes it: encryptedContent as a constructed `[0]` around one OCTET STRING, that is
+/// `[0] EXPLICIT` where RFC 5652 has `[0] IMPLICIT`. Not DER, so [`EnvelopedData`] refuses
+/// it; this mirror reads that form and nothing else.
+#[derive(Sequence)]
+struct ExplicitEnvelopedData {
+    version: CmsVersion,
+    #[asn1(
+        context_specific = "0",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    originator_info: Option<OriginatorInfo>,
+    recip_infos: RecipientInfos,
+    encrypted_content: ExplicitEncryptedContentInfo,
+    #[asn1(
+        context_specific = "1",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    unprotected_attrs: Option<Attributes>,
+}
+
+/// See [`ExplicitEnvelopedData`].
+#[derive(Sequence)]
+struct ExplicitEncryptedContentInfo {
+    content_type: ObjectIdentifier,
+    content_enc_alg: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    encrypted_content: Option<OctetString>,
+}
+
+/// The EnvelopedData of a ContentInfo's content, in the RFC 5652 form or in Go's.
+fn decode_enveloped(content: &Any) -> Result<EnvelopedData, Error> {
+    match content.decode_as::<EnvelopedData>() {
+        Ok(ed) => Ok(ed),
+        Err(e) => {
+            let g: ExplicitEnvelopedData = content
+                .decode_as()
+                .map_err(|_| Error::NotScep(format!("CertRep envelope: {e}")))?;
+            Ok(EnvelopedData {
+                version: g.version,
+                originator_info: g.originator_info,
+                recip_infos: g.recip_infos,
+                encrypted_content: EncryptedContentInfo {
+                    content_type: g.encrypted_content.content_type,
+                    content_enc_alg: g.encrypted_content.content_enc_alg,
+                    encrypted_content: g.encrypted_content.encrypted_content,
+                },
+                unprotected_attrs: g.unprotected_attrs,
+            })
+        }
     }
 }
