@@ -23,8 +23,7 @@ use cms::enveloped_data::{
     RecipientInfos,
 };
 use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
-    SignerInfos,
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_ENVELOPED_DATA, ID_SIGNED_DATA};
 use const_oid::db::rfc5912::{ID_SHA_1, ID_SHA_256, ID_SHA_512, RSA_ENCRYPTION};
@@ -226,7 +225,10 @@ fn sign(
 ) -> Result<Vec<u8>, Error> {
     let mut signed = SetOfVec::new();
     signed
-        .insert(attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_DATA).map_err(enc_err)?)?)
+        .insert(attribute(
+            ID_CONTENT_TYPE,
+            Any::encode_from(&ID_DATA).map_err(enc_err)?,
+        )?)
         .map_err(enc_err)?;
     let md = OctetString::new(hash(digest, content)).map_err(enc_err)?;
     signed
@@ -245,7 +247,9 @@ fn sign(
     // A signer that signed with another key than its certificate's is caught here.
     rsa_key(cert)?
         .verify(pkcs1_scheme(digest), &hash(digest, &tbs), &signature)
-        .map_err(|_| Error::Key("the signature does not verify with the signer's certificate".into()))?;
+        .map_err(|_| {
+            Error::Key("the signature does not verify with the signer's certificate".into())
+        })?;
     let digest_alg = AlgorithmIdentifierOwned {
         oid: digest_oid(digest),
         parameters: None,
@@ -313,7 +317,10 @@ pub fn parse_cert_rep(
             ci.content_type
         )));
     }
-    let sd: SignedData = ci.content.decode_as().map_err(not_scep("CertRep signedData"))?;
+    let sd: SignedData = ci
+        .content
+        .decode_as()
+        .map_err(not_scep("CertRep signedData"))?;
     let si = match sd.signer_infos.0.as_slice() {
         [si] => si,
         _ => {
@@ -342,9 +349,11 @@ pub fn parse_cert_rep(
     attrs.check_reply_to(request)?;
     match attrs.status {
         None => Err(Error::NotScep("the CertRep has no pkiStatus".into())),
-        Some(PkiStatus::Failure) => Err(Error::Failure(attrs.fail_info.ok_or_else(|| {
-            Error::NotScep("the FAILURE CertRep has no failInfo".into())
-        })?)),
+        Some(PkiStatus::Failure) => {
+            Err(Error::Failure(attrs.fail_info.ok_or_else(|| {
+                Error::NotScep("the FAILURE CertRep has no failInfo".into())
+            })?))
+        }
         Some(PkiStatus::Pending) => Ok(Reply::Pending {
             transaction_id: attrs.transaction_id.unwrap_or_default(),
         }),
@@ -380,9 +389,8 @@ fn verify_signer_info(
     cert: &Certificate,
     content: Option<&[u8]>,
 ) -> Result<(), Error> {
-    let digest = digest_from_oid(&si.digest_alg.oid).ok_or_else(|| {
-        Error::NoCommonAlgorithm(format!("CertRep digest {}", si.digest_alg.oid))
-    })?;
+    let digest = digest_from_oid(&si.digest_alg.oid)
+        .ok_or_else(|| Error::NoCommonAlgorithm(format!("CertRep digest {}", si.digest_alg.oid)))?;
     let signed = si
         .signed_attrs
         .as_ref()
@@ -400,9 +408,15 @@ fn verify_signer_info(
             "the CertRep's messageDigest does not match its content".into(),
         ));
     }
-    let tbs = signed.to_der().map_err(not_scep("CertRep signed attributes"))?;
+    let tbs = signed
+        .to_der()
+        .map_err(not_scep("CertRep signed attributes"))?;
     rsa_key(cert)?
-        .verify(pkcs1_scheme(digest), &hash(digest, &tbs), si.signature.as_bytes())
+        .verify(
+            pkcs1_scheme(digest),
+            &hash(digest, &tbs),
+            si.signature.as_bytes(),
+        )
         .map_err(|_| {
             Error::NotScep("the CertRep's signature does not verify with the CA certificate".into())
         })
@@ -532,5 +546,309 @@ fn decode_enveloped(content: &Any) -> Result<EnvelopedData, Error> {
                 unprotected_attrs: g.unprotected_attrs,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The messages against themselves, with software keys: the request verifies and
+    //! decrypts as a CA would read it; CertReps (built with this module's own SignedData and
+    //! EnvelopedData, in the RFC 5652 DER form) read back as SUCCESS, FAILURE and PENDING.
+    //! The real server's forms are in tests/real_server.rs.
+    use super::*;
+    use crate::status::FailInfo;
+    use rsa::pkcs1v15::SigningKey;
+    use rsa::pkcs8::EncodePublicKey;
+    use rsa::signature::{SignatureEncoding, Signer as _};
+    use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
+    use spki::SubjectPublicKeyInfoOwned;
+    use std::str::FromStr;
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    use x509_cert::name::Name;
+    use x509_cert::request::{CertReqInfo, Version};
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::time::Validity;
+
+    struct Soft {
+        key: RsaPrivateKey,
+        cert: Certificate,
+    }
+
+    impl Soft {
+        fn new(cn: &str) -> Soft {
+            let key = RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
+            let spki = SubjectPublicKeyInfoOwned::from_der(
+                key.to_public_key().to_public_key_der().unwrap().as_bytes(),
+            )
+            .unwrap();
+            let cert = CertificateBuilder::new(
+                Profile::Root,
+                SerialNumber::from(7u32),
+                Validity::from_now(std::time::Duration::from_secs(600)).unwrap(),
+                Name::from_str(&format!("CN={cn}")).unwrap(),
+                spki,
+                &SigningKey::<sha2::Sha256>::new(key.clone()),
+            )
+            .unwrap()
+            .build::<rsa::pkcs1v15::Signature>()
+            .unwrap();
+            Soft { key, cert }
+        }
+        fn csr(&self) -> Vec<u8> {
+            let info = CertReqInfo {
+                version: Version::V1,
+                subject: self.cert.tbs_certificate.subject.clone(),
+                public_key: self.cert.tbs_certificate.subject_public_key_info.clone(),
+                attributes: SetOfVec::new(),
+            };
+            let sig =
+                SigningKey::<sha2::Sha256>::new(self.key.clone()).sign(&info.to_der().unwrap());
+            CertReq {
+                info,
+                algorithm: AlgorithmIdentifierOwned {
+                    oid: const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+                    parameters: Some(Any::null()),
+                },
+                signature: der::asn1::BitString::from_bytes(&sig.to_vec()).unwrap(),
+            }
+            .to_der()
+            .unwrap()
+        }
+        fn ca(&self) -> CaCerts {
+            CaCerts::parse("application/x-x509-ca-cert", &self.cert.to_der().unwrap()).unwrap()
+        }
+    }
+
+    impl Signer for Soft {
+        fn certificate(&self) -> &Certificate {
+            &self.cert
+        }
+        fn sign(&self, digest: Digest, data: &[u8]) -> Result<Vec<u8>, Error> {
+            self.key
+                .sign(pkcs1_scheme(digest), &hash(digest, data))
+                .map_err(|e| Error::Key(e.to_string()))
+        }
+    }
+
+    impl Decryptor for Soft {
+        fn decrypt_key(&self, k: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+            self.key
+                .decrypt(Pkcs1v15Encrypt, k)
+                .map(Zeroizing::new)
+                .map_err(|e| Error::Key(e.to_string()))
+        }
+    }
+
+    /// A signer whose certificate is not its key's.
+    struct Mismatched<'a>(&'a Soft, &'a Soft);
+    impl Signer for Mismatched<'_> {
+        fn certificate(&self) -> &Certificate {
+            &self.1.cert
+        }
+        fn sign(&self, digest: Digest, data: &[u8]) -> Result<Vec<u8>, Error> {
+            self.0.sign(digest, data)
+        }
+    }
+
+    fn signed_data(der: &[u8]) -> SignedData {
+        let ci = ContentInfo::from_der(der).unwrap();
+        assert_eq!(ci.content_type, ID_SIGNED_DATA);
+        ci.content.decode_as().unwrap()
+    }
+
+    fn econtent(sd: &SignedData) -> Vec<u8> {
+        sd.encap_content_info
+            .econtent
+            .as_ref()
+            .unwrap()
+            .decode_as::<OctetString>()
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+    }
+
+    #[test]
+    fn pkcs_req_verifies_and_decrypts_as_the_ca_reads_it() {
+        let ca = Soft::new("CA");
+        let me = Soft::new("me");
+        let csr = me.csr();
+        for (cipher, digest) in [
+            (Cipher::Aes128Cbc, Digest::Sha256),
+            (Cipher::Aes256Cbc, Digest::Sha512),
+            (Cipher::Aes128Cbc, Digest::Sha1),
+        ] {
+            let req = pkcs_req(&csr, &ca.ca(), cipher, digest, &me, &mut rand_core::OsRng).unwrap();
+            let sd = signed_data(&req.der);
+            let si = &sd.signer_infos.0.as_slice()[0];
+            let content = econtent(&sd);
+            verify_signer_info(si, &me.cert, Some(&content)).unwrap();
+            let attrs =
+                ScepAttrs::from_attributes(si.signed_attrs.iter().flat_map(|s| s.iter())).unwrap();
+            assert_eq!(attrs, req.attrs);
+            assert_eq!(attrs.message_type, Some(MessageType::PkcsReq));
+            assert_eq!(attrs.transaction_id, Some(transaction_id(&csr).unwrap()));
+            assert_eq!(attrs.sender_nonce.as_ref().map(Vec::len), Some(16));
+            assert_eq!(decrypt(&content, &ca).unwrap(), csr, "{cipher:?}");
+            // Only the CA's key opens it.
+            assert!(decrypt(&content, &me).is_err());
+            // Another content does not match the signed messageDigest.
+            let mut other = content.clone();
+            other[40] ^= 1;
+            assert!(verify_signer_info(si, &me.cert, Some(&other)).is_err());
+            // Nor does the signature verify with another certificate.
+            assert!(verify_signer_info(si, &ca.cert, Some(&content)).is_err());
+        }
+        let two = pkcs_req(
+            &csr,
+            &ca.ca(),
+            Cipher::Aes128Cbc,
+            Digest::Sha256,
+            &me,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        let one = pkcs_req(
+            &csr,
+            &ca.ca(),
+            Cipher::Aes128Cbc,
+            Digest::Sha256,
+            &me,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        assert_ne!(one.attrs.sender_nonce, two.attrs.sender_nonce);
+    }
+
+    #[test]
+    fn des_and_wrong_keys_are_refused() {
+        let ca = Soft::new("CA");
+        let me = Soft::new("me");
+        for c in [Cipher::Des3Cbc, Cipher::DesCbc] {
+            let r = pkcs_req(
+                &me.csr(),
+                &ca.ca(),
+                c,
+                Digest::Sha256,
+                &me,
+                &mut rand_core::OsRng,
+            );
+            assert!(matches!(r, Err(Error::NoCommonAlgorithm(_))), "{c:?}");
+        }
+        let r = pkcs_req(
+            &me.csr(),
+            &ca.ca(),
+            Cipher::Aes128Cbc,
+            Digest::Sha256,
+            &Mismatched(&me, &ca),
+            &mut rand_core::OsRng,
+        );
+        assert!(matches!(r, Err(Error::Key(_))), "{r:?}");
+        assert!(matches!(transaction_id(b"junk"), Err(Error::NotScep(_))));
+    }
+
+    /// A CertRep from `ca` answering `req` with `status`, carrying `issued` on SUCCESS.
+    fn cert_rep(
+        ca: &Soft,
+        me: &Soft,
+        req: &ScepAttrs,
+        status: PkiStatus,
+        issued: &Certificate,
+    ) -> Vec<u8> {
+        let attrs = ScepAttrs {
+            message_type: Some(MessageType::CertRep),
+            status: Some(status),
+            fail_info: (status == PkiStatus::Failure).then_some(FailInfo::BadRequest),
+            transaction_id: req.transaction_id.clone(),
+            sender_nonce: Some(vec![1; 16]),
+            recipient_nonce: req.sender_nonce.clone(),
+        };
+        let mut certs = SetOfVec::new();
+        certs
+            .insert(CertificateChoices::Certificate(issued.clone()))
+            .unwrap();
+        let degenerate = ContentInfo {
+            content_type: ID_SIGNED_DATA,
+            content: Any::encode_from(&SignedData {
+                version: CmsVersion::V1,
+                digest_algorithms: SetOfVec::new(),
+                encap_content_info: EncapsulatedContentInfo {
+                    econtent_type: ID_DATA,
+                    econtent: None,
+                },
+                certificates: Some(CertificateSet(certs)),
+                crls: None,
+                signer_infos: SignerInfos(SetOfVec::new()),
+            })
+            .unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        let env = envelope(
+            &degenerate,
+            &me.cert,
+            Cipher::Aes256Cbc,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        sign(&env, &attrs, Digest::Sha256, ca).unwrap()
+    }
+
+    #[test]
+    fn cert_rep_success_failure_pending() {
+        let ca = Soft::new("CA");
+        let me = Soft::new("me");
+        let req = pkcs_req(
+            &me.csr(),
+            &ca.ca(),
+            Cipher::Aes128Cbc,
+            Digest::Sha256,
+            &me,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        let issued = Soft::new("issued").cert;
+        let ok = cert_rep(&ca, &me, &req.attrs, PkiStatus::Success, &issued);
+        match parse_cert_rep(&ok, &req.attrs, &ca.ca(), &me).unwrap() {
+            Reply::Issued(c) => assert_eq!(c, vec![issued.clone()]),
+            r => panic!("{r:?}"),
+        }
+        let failed = cert_rep(&ca, &me, &req.attrs, PkiStatus::Failure, &issued);
+        assert!(matches!(
+            parse_cert_rep(&failed, &req.attrs, &ca.ca(), &me),
+            Err(Error::Failure(FailInfo::BadRequest))
+        ));
+        let pending = cert_rep(&ca, &me, &req.attrs, PkiStatus::Pending, &issued);
+        match parse_cert_rep(&pending, &req.attrs, &ca.ca(), &me).unwrap() {
+            Reply::Pending { transaction_id } => {
+                assert_eq!(Some(transaction_id), req.attrs.transaction_id)
+            }
+            r => panic!("{r:?}"),
+        }
+        // Signed by someone else than the CA of GetCACert.
+        let other = Soft::new("CA");
+        let forged = cert_rep(&other, &me, &req.attrs, PkiStatus::Success, &issued);
+        assert!(matches!(
+            parse_cert_rep(&forged, &req.attrs, &ca.ca(), &me),
+            Err(Error::NotScep(_))
+        ));
+        // An answer to another request.
+        let req2 = pkcs_req(
+            &me.csr(),
+            &ca.ca(),
+            Cipher::Aes128Cbc,
+            Digest::Sha256,
+            &me,
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        assert!(matches!(
+            parse_cert_rep(&ok, &req2.attrs, &ca.ca(), &me),
+            Err(Error::NotScep(_))
+        ));
+        // Garbage.
+        assert!(matches!(
+            parse_cert_rep(b"\x30\x03\x02\x01\x00", &req.attrs, &ca.ca(), &me),
+            Err(Error::NotScep(_))
+        ));
     }
 }

@@ -198,8 +198,8 @@ fn enrol_succeeds_with_the_right_key() {
     let ca = client.get_ca_cert().unwrap();
     assert_eq!(ca.all.len(), 1);
     for aes256 in [false, true] {
-        // A subject per round: scepserver refuses a second certificate for a subject that
-        // has one valid for more than -allowrenew days (badRequest).
+        // A subject per round: scepserver refuses a second certificate for a DN it has
+        // issued ("DN /CN=... already exists" in its log, badRequest on the wire).
         let cn = format!("scep-test-aes{}", if aes256 { 256 } else { 128 });
         let key = SoftKey::new(&cn);
         let csr = key.csr(&cn, CHALLENGE);
@@ -282,4 +282,32 @@ fn stopped_server_is_unreachable() {
     let csr = key.csr("scep-gone", CHALLENGE);
     let r = client.enrol(&caps, &ca, &csr, &key, &key, false);
     assert!(matches!(r, Err(Error::Unreachable(_))), "got {r:?}");
+}
+
+#[test]
+fn the_proxy_choice_is_honoured() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    // A proxy on a port nobody listens on: going through it fails, bypassing it works.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy = format!("http://127.0.0.1:{dead}");
+    let via = |no_proxy_env: Option<&str>, switch: bool| {
+        let env = |n: &str| match n {
+            "HTTP_PROXY" => Some(proxy.clone()),
+            "NO_PROXY" => no_proxy_env.map(str::to_string),
+            _ => None,
+        };
+        Client::with_env(&server.url(), switch, &env)
+            .unwrap()
+            .get_ca_caps()
+    };
+    let r = via(None, false);
+    assert!(matches!(r, Err(Error::Unreachable(_))), "got {r:?}");
+    assert!(via(Some("localhost,127.0.0.1"), false).unwrap().post());
+    assert!(via(None, true).unwrap().post());
 }
