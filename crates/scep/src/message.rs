@@ -29,12 +29,11 @@ use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_DATA, ID_ENVELOPED_DATA, ID_SIG
 use const_oid::db::rfc5912::{ID_SHA_1, ID_SHA_256, ID_SHA_512, RSA_ENCRYPTION};
 use const_oid::ObjectIdentifier;
 use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Decode, Encode, Sequence};
+use der::{Any, AnyRef, Decode, Encode, Sequence};
 use rand_core::CryptoRngCore;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::{Attribute, Attributes};
-use x509_cert::request::CertReq;
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
@@ -149,9 +148,27 @@ fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, Error> {
 /// The transactionID RFC 8894 §3.2.1.1 suggests: a hash of the public key, here the
 /// upper-case hex SHA-256 of the request's SubjectPublicKeyInfo DER.
 pub fn transaction_id(csr_der: &[u8]) -> Result<String, Error> {
-    let csr = CertReq::from_der(csr_der).map_err(not_scep("the CSR"))?;
+    let csr = CsrRef::from_der(csr_der).map_err(not_scep("the CSR"))?;
     let spki = csr.info.public_key.to_der().map_err(enc_err)?;
     Ok(hex::encode_upper(hash(Digest::Sha256, &spki)))
+}
+
+/// A PKCS#10 request read in place: its attributes hold the challenge password, so they are
+/// borrowed from the caller's buffer, never copied into memory this crate cannot wipe.
+#[derive(Sequence)]
+struct CsrRef<'a> {
+    info: CsrInfoRef<'a>,
+    algorithm: AnyRef<'a>,
+    signature: AnyRef<'a>,
+}
+
+/// See [`CsrRef`].
+#[derive(Sequence)]
+struct CsrInfoRef<'a> {
+    version: u8,
+    subject: AnyRef<'a>,
+    public_key: spki::SubjectPublicKeyInfoRef<'a>,
+    attributes: AnyRef<'a>,
 }
 
 /// Build a PKCSReq pkiMessage for `csr_der` (a DER PKCS#10 request carrying the challenge
@@ -561,11 +578,12 @@ mod tests {
     use rsa::pkcs8::EncodePublicKey;
     use rsa::signature::{SignatureEncoding, Signer as _};
     use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
+    use sha2::Digest as _;
     use spki::SubjectPublicKeyInfoOwned;
     use std::str::FromStr;
     use x509_cert::builder::{Builder, CertificateBuilder, Profile};
     use x509_cert::name::Name;
-    use x509_cert::request::{CertReqInfo, Version};
+    use x509_cert::request::{CertReq, CertReqInfo, Version};
     use x509_cert::serial_number::SerialNumber;
     use x509_cert::time::Validity;
 
@@ -686,7 +704,16 @@ mod tests {
                 ScepAttrs::from_attributes(si.signed_attrs.iter().flat_map(|s| s.iter())).unwrap();
             assert_eq!(attrs, req.attrs);
             assert_eq!(attrs.message_type, Some(MessageType::PkcsReq));
-            assert_eq!(attrs.transaction_id, Some(transaction_id(&csr).unwrap()));
+            let spki = me
+                .cert
+                .tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .unwrap();
+            assert_eq!(
+                attrs.transaction_id,
+                Some(hex::encode_upper(sha2::Sha256::digest(spki)))
+            );
             assert_eq!(attrs.sender_nonce.as_ref().map(Vec::len), Some(16));
             assert_eq!(decrypt(&content, &ca).unwrap(), csr, "{cipher:?}");
             // Only the CA's key opens it.
