@@ -33,4 +33,10 @@ pub enum Error {
     /// The CA and this client share no algorithm.
     #[error("no algorithm in common with the CA: {0}")]
     NoCommonAlgorithm(String),
+    /// The caller's key operation (signing, decrypting the content key) failed.
+    #[error("the key operation failed: {0}")]
+    Key(String),
+    /// Something this client does not do yet (HTTPS).
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }

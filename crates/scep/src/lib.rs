@@ -4,7 +4,8 @@
 //! [`caps`] (GetCACaps and the choice of cipher, digest and HTTP method), [`cacert`]
 //! (GetCACert: one certificate or a degenerate PKCS#7 chain, the recipient and the CA, the
 //! RFC 8894 §2.2 fingerprint), [`proxy`] (HTTPS_PROXY / HTTP_PROXY / NO_PROXY), [`status`]
-//! (pkiStatus and failInfo) and [`error`] (the typed
+//! (pkiStatus and failInfo), [`message`] (PKCSReq and CertRep), [`http`] (the
+//! [`Client`] over HTTP) and [`error`] (the typed
 //! errors a caller reports as what they are).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -13,7 +14,10 @@ pub mod attrs;
 pub mod cacert;
 pub mod caps;
 pub mod error;
+pub mod http;
+pub mod message;
 pub mod proxy;
 pub mod status;
 
 pub use error::Error;
+pub use http::Client;
