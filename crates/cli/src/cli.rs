@@ -16,7 +16,9 @@ the systemd credentials epass2003-pin, epass2003-so-pin, ... in $CREDENTIALS_DIR
 any of them and without a terminal, a command that needs one stops at once with exit 10.\n\n\
 Exit codes: 0 ok, 1 internal error, 2 bad input, 3 wrong PIN, 4 PIN locked, 5 no token / several \
 tokens, 6 card error, 7 certificates expiring, 8 certificates expired, 9 not possible on this \
-token, 10 cancelled, 11 token memory full."
+token, 10 cancelled / needs input, 11 token memory full, 12 not due, 13 pending, 14 server \
+unreachable, 15 server refused, 16 CA not trusted (the README maps them to the enrolment client's \
+result codes)."
 )]
 pub struct Cli {
     /// Options of every command.
