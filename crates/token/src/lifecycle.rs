@@ -77,6 +77,25 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// The input of a one-shot result: `data` for the single-part call (`Some`), the buffered
+    /// `C_*Update` data for `C_*Final` (`None`); either form is checked first.
+    pub(crate) fn input(
+        &mut self,
+        data: Option<&[u8]>,
+        buffered: &Zeroizing<Vec<u8>>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        match data {
+            Some(d) => {
+                self.single()?;
+                Ok(Zeroizing::new(d.to_vec()))
+            }
+            None => {
+                self.finish()?;
+                Ok(buffered.clone())
+            }
+        }
+    }
+
     /// The kept result, if it was computed for exactly `input`.
     pub(crate) fn kept(&self, input: &[u8]) -> Option<Vec<u8>> {
         let k = self.kept.as_ref()?;

@@ -259,16 +259,7 @@ impl Token {
         let s = self.session(h)?;
         let missing = s.missing_op(public);
         let op = s.decrypt.as_mut().ok_or(missing)?;
-        let input = match data {
-            Some(d) => {
-                op.life.single()?;
-                Zeroizing::new(d.to_vec())
-            }
-            None => {
-                op.life.finish()?;
-                op.data.clone()
-            }
-        };
+        let input = op.life.input(data, &op.data)?;
         if let Some(r) = op.life.kept(&input) {
             return Ok(r);
         }
@@ -343,16 +334,7 @@ impl Token {
     pub fn encrypt(&mut self, h: CK_SESSION_HANDLE, data: Option<&[u8]>) -> Result<Vec<u8>> {
         let s = self.session(h)?;
         let op = s.encrypt.as_mut().ok_or(Error::OperationNotInitialized)?;
-        let input = match data {
-            Some(d) => {
-                op.life.single()?;
-                Zeroizing::new(d.to_vec())
-            }
-            None => {
-                op.life.finish()?;
-                op.data.clone()
-            }
-        };
+        let input = op.life.input(data, &op.data)?;
         if let Some(r) = op.life.kept(&input) {
             return Ok(r);
         }
