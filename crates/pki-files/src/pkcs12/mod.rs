@@ -479,13 +479,8 @@ fn read_with(
     )
 }
 
-/// Read a PKCS#12 file (DER, or PEM-wrapped with any label) with `password`.
-///
-/// An empty password is tried both as the empty BMPString (OpenSSL `-passout pass:`) and as
-/// "no password" (zero bytes), as OpenSSL does. A wrong password gives
-/// [`Error::WrongPassword`]; a file whose MAC fails although the password decrypts its
-/// contents, or which does not decode, gives [`Error::Damaged`].
-pub fn parse(data: &[u8], password: &str) -> Result<Contents, Error> {
+/// The PFX of a file: DER, or the first block of PEM text (any label).
+fn decode_pfx(data: &[u8]) -> Result<Pfx, Error> {
     let der_owned;
     let der: &[u8] = if crate::looks_like_pem(data) {
         let blocks = crate::pem_blocks(data).map_err(Error::Damaged)?;
@@ -497,7 +492,17 @@ pub fn parse(data: &[u8], password: &str) -> Result<Contents, Error> {
     } else {
         data
     };
-    let pfx = Pfx::from_der(der).map_err(|e| damaged("not a PKCS#12 PFX", e))?;
+    Pfx::from_der(der).map_err(|e| damaged("not a PKCS#12 PFX", e))
+}
+
+/// Read a PKCS#12 file (DER, or PEM-wrapped with any label) with `password`.
+///
+/// An empty password is tried both as the empty BMPString (OpenSSL `-passout pass:`) and as
+/// "no password" (zero bytes), as OpenSSL does. A wrong password gives
+/// [`Error::WrongPassword`]; a file whose MAC fails although the password decrypts its
+/// contents, or which does not decode, gives [`Error::Damaged`].
+pub fn parse(data: &[u8], password: &str) -> Result<Contents, Error> {
+    let pfx = decode_pfx(data)?;
     if pfx.auth_safe.content_type != ID_DATA {
         return Err(Error::Unsupported(format!(
             "PKCS#12 integrity mode {} (only password integrity is supported)",
@@ -798,18 +803,7 @@ pub fn change_password_to(
 /// file's MAC cannot be checked without the password, so these certificates are not
 /// authenticated; [`parse`] with the password checks everything.
 pub fn public_certs(data: &[u8]) -> Result<Vec<CertBag>, Error> {
-    let der_owned;
-    let der: &[u8] = if crate::looks_like_pem(data) {
-        let blocks = crate::pem_blocks(data).map_err(Error::Damaged)?;
-        let Some((_, d)) = blocks.into_iter().next() else {
-            return Err(Error::Damaged("PEM text without a block".into()));
-        };
-        der_owned = d;
-        &der_owned
-    } else {
-        data
-    };
-    let pfx = Pfx::from_der(der).map_err(|e| damaged("not a PKCS#12 PFX", e))?;
+    let pfx = decode_pfx(data)?;
     if pfx.auth_safe.content_type != ID_DATA {
         return Ok(Vec::new());
     }
