@@ -26,8 +26,9 @@ DEB_PACKAGES=(pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config opensc
 # tests/clients/apps.sh: the applications (OpenVPN, OpenSSH client and server, the libp11 engine,
 # Java's SunPKCS11 with keytool/jarsigner, zip for the jar test).
 DEB_PACKAGES+=(openvpn openssh-client openssh-server libengine-pkcs11-openssl openjdk-17-jdk-headless zip)
-# crates/scep/tests/real_server.rs: micromdm's SCEP server (/usr/bin/scepserver).
-DEB_PACKAGES+=(scep)
+# crates/scep/tests/real_server.rs, crates/cli/tests/scep.rs, tests/cli/scep-tls.sh: micromdm's
+# SCEP server (/usr/bin/scepserver); curl waits for it to answer.
+DEB_PACKAGES+=(scep curl)
 # Only in bookworm-backports (the OpenSSL 3 pkcs11 provider); see add_backports_source.
 BACKPORTS_PACKAGES=(pkcs11-provider)
 BACKPORTS_SUITE=bookworm-backports

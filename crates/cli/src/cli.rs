@@ -87,6 +87,14 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// A PKCS#10 certificate request signed by a key on the token.
     Csr(CsrArgs),
+    /// Enrol a certificate over SCEP (RFC 8894): a key pair generated on the token, the
+    /// request signed and the CA's reply decrypted on the card, the certificate stored with
+    /// the key.
+    Enroll(EnrollArgs),
+    /// Renew a certificate of the token over SCEP when it is inside its notice window (exit 12
+    /// "not due" otherwise, unless --force); the old certificate and key are removed only
+    /// after the new certificate is stored and verified.
+    Renew(RenewArgs),
     /// PKCS#12 files: show the contents, change the password.
     #[command(subcommand)]
     P12(P12Cmd),
@@ -410,4 +418,71 @@ pub struct P12Passwd {
     /// or FILE.orig.1, FILE.orig.2, ... when that exists; a backup is never overwritten).
     #[arg(long)]
     pub in_place: bool,
+}
+
+/// What `enroll` and `renew` share: the CA and how to reach it.
+#[derive(Debug, Args, Clone)]
+pub struct ScepServer {
+    /// The CA's SCEP URL (for example http://ca.example.com/scep).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The SHA-256 fingerprint of the CA certificate, obtained out of band (RFC 8894 §2.2);
+    /// hex, colons and case ignored. Without it the fingerprint is shown and asked about
+    /// (exit 16 when nobody can be asked).
+    #[arg(long, value_name = "HEX")]
+    pub ca_fingerprint: Option<String>,
+    /// Connect directly, ignoring HTTPS_PROXY / HTTP_PROXY.
+    #[arg(long)]
+    pub no_proxy: bool,
+    /// Also store the CA certificates the CA sends (as authority certificates).
+    #[arg(long)]
+    pub chain: bool,
+}
+
+/// `enroll`.
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The CA.
+    #[command(flatten)]
+    pub server: ScepServer,
+    /// The subject, e.g. "CN=Taro Yamada,O=Example,UID=taro" (RFC 4514; UID is
+    /// 0.9.2342.19200300.100.1.1). Default: CN=<--cn>.
+    #[arg(long, conflicts_with = "cn")]
+    pub subject: Option<String>,
+    /// The common name when --subject is not given (default: the login name).
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// An e-mail address for the subjectAltName (rfc822Name, at most 128 characters).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// The key pair to generate on the token (the CA's reply is encrypted to it, so RSA).
+    #[arg(long = "type", value_enum, default_value_t = KeyAlg::Rsa2048)]
+    pub alg: KeyAlg,
+    /// The label of the new key and certificate (default: the common name).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// `renew`.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// Which certificate (needed when the token holds several with a key).
+    #[command(flatten)]
+    pub sel: CertSel,
+    /// The CA.
+    #[command(flatten)]
+    pub server: ScepServer,
+    /// The notice window in days (1..120; default: `notify_days` of the configuration file,
+    /// else 14): renew only when the certificate expires within it.
+    #[arg(long, allow_negative_numbers = true)]
+    pub days: Option<i64>,
+    /// Renew even when the certificate is not inside the window.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep the existing key pair (default: a new one is generated on the token).
+    #[arg(long, conflicts_with = "alg")]
+    pub reuse_key: bool,
+    /// The new key pair's type (default: that of the old key).
+    #[arg(long = "type", value_enum)]
+    pub alg: Option<KeyAlg>,
 }

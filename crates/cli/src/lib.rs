@@ -80,7 +80,7 @@ where
     }
     let mut r = cmd::dispatch(&cli, rt);
     let name = cmd::name(&cli.command);
-    if name == "expiring" {
+    if matches!(name, "expiring" | "enroll" | "renew") {
         record_result(rt, &mut r);
     }
     if let (Some(dir), false) = (&rt.state_dir, name == "diag") {
@@ -106,8 +106,8 @@ where
     }
 }
 
-/// Write the result file for management software after a life-cycle run (`expiring`; the
-/// enrolment commands too once they exist) and add the same fields to the JSON as `"result"`.
+/// Write the result file for management software after a life-cycle run (`expiring`,
+/// `enroll`, `renew`) and add the same fields to the JSON as `"result"`.
 /// A result file that cannot be written is a warning, never a changed outcome.
 fn record_result(rt: &mut Runtime<'_>, r: &mut error::Result<output::Report>) {
     let Some(dir) = rt.state_dir.clone() else {
@@ -124,12 +124,22 @@ fn record_result(rt: &mut Runtime<'_>, r: &mut error::Result<output::Report>) {
     let user_id = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_default();
+    let issued = match &*r {
+        Ok(rep) if rep.exit == Exit::Ok => rep.json.get("issued").and_then(|i| {
+            Some(result_file::Issued {
+                cn: i.get("cn")?.as_str()?.to_string(),
+                serial: hex::decode(i.get("serial")?.as_str()?.replace(':', "")).ok()?,
+                expires: i.get("not_after_unix")?.as_i64()?,
+            })
+        }),
+        _ => None,
+    };
     let res = result_file::RunResult {
         date: rt.now,
         exit,
         user_id,
         store,
-        issued: None,
+        issued,
     };
     if let Err(e) = result_file::write(&dir, &res) {
         (rt.progress)(&t!(

@@ -5,7 +5,7 @@ use const_oid::ObjectIdentifier;
 use der::asn1::{BitString, SetOfVec};
 use der::{Any, Decode, Encode, Tag};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
-use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::attr::{Attribute, AttributeTypeAndValue};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
@@ -215,24 +215,11 @@ fn verify(
     }
 }
 
-/// The signing callback of [`build_csr`]: DER of the CertificationRequestInfo in, signature
-/// out, or an error message (e.g. "card removed").
-pub type SignFn<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
-
-/// Build a DER PKCS#10 request for the public key `spki_der` (a SubjectPublicKeyInfo).
-///
-/// `sign` receives the DER of the CertificationRequestInfo and returns the signature: RSA
-/// PKCS#1 v1.5 signature bytes (the card hashes with SHA-256 and pads), or ECDSA as a DER
-/// Ecdsa-Sig-Value. The signature is verified against `spki_der` before the request is
-/// returned, so a card that signed with another key is caught here.
-pub fn build_csr(
-    subject: &Name,
-    spki_der: &[u8],
+/// The signature algorithm identifier for `alg`, checked against the key's algorithm.
+fn algorithms(
     alg: SigAlg,
-    sign: &mut SignFn<'_>,
-) -> Result<Vec<u8>, Error> {
-    let public_key = SubjectPublicKeyInfoOwned::from_der(spki_der)
-        .map_err(|e| Error::Format(format!("not a SubjectPublicKeyInfo: {e}")))?;
+    public_key: &SubjectPublicKeyInfoOwned,
+) -> Result<AlgorithmIdentifierOwned, Error> {
     let (key_oid, sig_alg) = match alg {
         SigAlg::RsaPkcs1Sha256 => (
             RSA_ENCRYPTION,
@@ -252,14 +239,149 @@ pub fn build_csr(
     if public_key.algorithm.oid != key_oid {
         return Err(Error::Unsupported(format!(
             "{alg:?} with a {} key",
-            crate::details::key_type(&public_key)
+            crate::details::key_type(public_key)
         )));
     }
+    Ok(sig_alg)
+}
+
+/// A self-signed X.509 v3 certificate for `subject` and the key `spki_der`, valid from
+/// `not_before` to `not_after` (seconds since the Unix epoch), signed through `sign` (as in
+/// [`build_csr`]) and verified before it is returned. SCEP (RFC 8894 §2.3) has a requester
+/// without a certificate identify itself with one.
+pub fn build_self_signed(
+    subject: &Name,
+    spki_der: &[u8],
+    alg: SigAlg,
+    serial: &[u8],
+    not_before: i64,
+    not_after: i64,
+    sign: &mut SignFn<'_>,
+) -> Result<Vec<u8>, Error> {
+    use x509_cert::certificate::{Certificate, TbsCertificate, Version as CertVersion};
+    use x509_cert::time::{Time, Validity};
+    let public_key = SubjectPublicKeyInfoOwned::from_der(spki_der)
+        .map_err(|e| Error::Format(format!("not a SubjectPublicKeyInfo: {e}")))?;
+    let signature = algorithms(alg, &public_key)?;
+    let time = |t: i64| -> Result<Time, Error> {
+        let d = std::time::Duration::from_secs(u64::try_from(t).unwrap_or(0));
+        Ok(Time::UtcTime(der::asn1::UtcTime::from_unix_duration(d)?))
+    };
+    let tbs = TbsCertificate {
+        version: CertVersion::V3,
+        serial_number: x509_cert::serial_number::SerialNumber::new(serial)?,
+        signature: signature.clone(),
+        issuer: subject.clone(),
+        validity: Validity {
+            not_before: time(not_before)?,
+            not_after: time(not_after)?,
+        },
+        subject: subject.clone(),
+        subject_public_key_info: public_key,
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: None,
+    };
+    let der = tbs.to_der()?;
+    let sig = sign(&der).map_err(Error::Signature)?;
+    verify(&tbs.subject_public_key_info, alg, &der, &sig).map_err(Error::Signature)?;
+    Ok(Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: signature,
+        signature: BitString::from_bytes(&sig)?,
+    }
+    .to_der()?)
+}
+
+/// The signing callback of [`build_csr`]: DER of the CertificationRequestInfo in, signature
+/// out, or an error message (e.g. "card removed").
+pub type SignFn<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
+
+/// Build a DER PKCS#10 request for the public key `spki_der` (a SubjectPublicKeyInfo).
+///
+/// `sign` receives the DER of the CertificationRequestInfo and returns the signature: RSA
+/// PKCS#1 v1.5 signature bytes (the card hashes with SHA-256 and pads), or ECDSA as a DER
+/// Ecdsa-Sig-Value. The signature is verified against `spki_der` before the request is
+/// returned, so a card that signed with another key is caught here.
+pub fn build_csr(
+    subject: &Name,
+    spki_der: &[u8],
+    alg: SigAlg,
+    sign: &mut SignFn<'_>,
+) -> Result<Vec<u8>, Error> {
+    build_csr_with(subject, spki_der, alg, Vec::new(), sign)
+}
+
+/// PKCS#9 challengePassword (RFC 2985 §5.4.1).
+pub const CHALLENGE_PASSWORD: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
+/// PKCS#9 extensionRequest (RFC 2985 §5.4.2).
+pub const EXTENSION_REQUEST: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
+/// subjectAltName (RFC 5280 §4.2.1.6).
+const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+
+/// The challengePassword attribute of a request (a SCEP CA's one-time password): a
+/// PrintableString when the password fits that alphabet, else a UTF8String.
+pub fn challenge_password(pw: &str) -> Result<Attribute, Error> {
+    let printable = pw
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c));
+    let value = if printable {
+        Any::from(der::asn1::PrintableStringRef::new(pw)?)
+    } else {
+        Any::from(der::asn1::Utf8StringRef::new(pw)?)
+    };
+    Ok(Attribute {
+        oid: CHALLENGE_PASSWORD,
+        values: SetOfVec::try_from(vec![value])?,
+    })
+}
+
+/// An extensionRequest attribute asking for a subjectAltName with one rfc822Name (e-mail
+/// address, at most 128 characters, one `@`, ASCII).
+pub fn email_san_request(email: &str) -> Result<Attribute, Error> {
+    let ok = email.len() <= 128
+        && email.is_ascii()
+        && email.matches('@').count() == 1
+        && !email.starts_with('@')
+        && !email.ends_with('@')
+        && !email.contains(char::is_whitespace);
+    if !ok {
+        return Err(Error::Format(format!(
+            "\"{email}\" is not an e-mail address of at most 128 ASCII characters"
+        )));
+    }
+    let gn = x509_cert::ext::pkix::name::GeneralName::Rfc822Name(der::asn1::Ia5String::new(email)?);
+    let san = x509_cert::ext::pkix::SubjectAltName(vec![gn]);
+    let ext = x509_cert::ext::Extension {
+        extn_id: SUBJECT_ALT_NAME,
+        critical: false,
+        extn_value: der::asn1::OctetString::new(san.to_der()?)?,
+    };
+    let exts: Vec<x509_cert::ext::Extension> = vec![ext];
+    Ok(Attribute {
+        oid: EXTENSION_REQUEST,
+        values: SetOfVec::try_from(vec![Any::encode_from(&exts)?])?,
+    })
+}
+
+/// Like [`build_csr`], with request attributes (challengePassword, extensionRequest).
+pub fn build_csr_with(
+    subject: &Name,
+    spki_der: &[u8],
+    alg: SigAlg,
+    attributes: Vec<Attribute>,
+    sign: &mut SignFn<'_>,
+) -> Result<Vec<u8>, Error> {
+    let public_key = SubjectPublicKeyInfoOwned::from_der(spki_der)
+        .map_err(|e| Error::Format(format!("not a SubjectPublicKeyInfo: {e}")))?;
+    let sig_alg = algorithms(alg, &public_key)?;
     let info = CertReqInfo {
         version: Version::V1,
         subject: subject.clone(),
         public_key,
-        attributes: SetOfVec::new(),
+        attributes: SetOfVec::try_from(attributes)?,
     };
     let tbs = info.to_der()?;
     let sig = sign(&tbs).map_err(Error::Signature)?;

@@ -268,7 +268,12 @@ pub fn cert_details(der: &[u8]) -> Result<CertDetails, Error> {
 /// The (most specific, i.e. last) common name of a certificate's subject, if it has one.
 pub fn common_name(der: &[u8]) -> Option<String> {
     let cert = Certificate::from_der(der).ok()?;
-    names::rdns(&cert.tbs_certificate.subject)
+    name_common_name(&cert.tbs_certificate.subject)
+}
+
+/// The (most specific, i.e. last) common name of a distinguished name, if it has one.
+pub fn name_common_name(name: &x509_cert::name::Name) -> Option<String> {
+    names::rdns(name)
         .into_iter()
         .flat_map(|r| r.attrs)
         .filter(|(k, _)| k == "CN")

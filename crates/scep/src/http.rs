@@ -3,6 +3,7 @@
 //! proxy [`crate::proxy`] chooses. Plain HTTP only for now: an `https://` URL is refused as
 //! [`Error::Unsupported`] (HTTPS and `--cacert` come later).
 
+use crate::attrs::MessageType;
 use crate::cacert::CaCerts;
 use crate::caps::Caps;
 use crate::message::{self, Decryptor, Reply, Signer};
@@ -179,7 +180,31 @@ impl Client {
         decryptor: &dyn Decryptor,
         prefer_aes256: bool,
     ) -> Result<Reply, Error> {
-        let req = message::pkcs_req(
+        self.send(
+            MessageType::PkcsReq,
+            caps,
+            ca,
+            csr_der,
+            signer,
+            decryptor,
+            prefer_aes256,
+        )
+    }
+
+    /// Send a PKCSReq or a RenewalReq (`kind`) and read the CertRep; as [`Client::enrol`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn send(
+        &self,
+        kind: MessageType,
+        caps: &Caps,
+        ca: &CaCerts,
+        csr_der: &[u8],
+        signer: &dyn Signer,
+        decryptor: &dyn Decryptor,
+        prefer_aes256: bool,
+    ) -> Result<Reply, Error> {
+        let req = message::request(
+            kind,
             csr_der,
             ca,
             caps.cipher(prefer_aes256),

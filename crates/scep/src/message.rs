@@ -183,10 +183,38 @@ pub fn pkcs_req(
     signer: &dyn Signer,
     rng: &mut impl CryptoRngCore,
 ) -> Result<Request, Error> {
+    request(
+        MessageType::PkcsReq,
+        csr_der,
+        ca,
+        cipher,
+        digest,
+        signer,
+        rng,
+    )
+}
+
+/// A PKCSReq or (RFC 8894 §3.3.1.2) a RenewalReq, which differs only in its messageType and
+/// in being signed by the key of the certificate it renews, with that certificate.
+pub fn request(
+    kind: MessageType,
+    csr_der: &[u8],
+    ca: &CaCerts,
+    cipher: Cipher,
+    digest: Digest,
+    signer: &dyn Signer,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Request, Error> {
+    if !matches!(kind, MessageType::PkcsReq | MessageType::RenewalReq) {
+        return Err(Error::Unsupported(format!(
+            "a request of messageType {}",
+            kind.value()
+        )));
+    }
     let mut nonce = [0u8; 16];
     rng.fill_bytes(&mut nonce);
     let attrs = ScepAttrs {
-        message_type: Some(MessageType::PkcsReq),
+        message_type: Some(kind),
         transaction_id: Some(transaction_id(csr_der)?),
         sender_nonce: Some(nonce.to_vec()),
         ..Default::default()

@@ -58,7 +58,7 @@ struct Written {
     report: Vec<Value>,
 }
 
-fn cert_template(der: &[u8], label: &str, id: &[u8], authority: bool) -> Template {
+pub(crate) fn cert_template(der: &[u8], label: &str, id: &[u8], authority: bool) -> Template {
     let mut t = vec![
         (CKA_CLASS, ul(CKO_CERTIFICATE)),
         (CKA_CERTIFICATE_TYPE, ul(CKC_X_509)),

@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod delete;
 pub mod diag;
+pub mod enroll;
 pub mod expiring;
 pub mod import;
 pub mod info;
@@ -46,6 +47,8 @@ pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
         Command::Init(a) => init::run(&open(rt)?, rt, g.yes, a),
         Command::Keygen(a) => keygen::keygen(&open(rt)?, rt, a),
         Command::Csr(a) => keygen::csr(&open(rt)?, rt, a),
+        Command::Enroll(a) => enroll::enroll(&open(rt)?, rt, a),
+        Command::Renew(a) => enroll::renew(&open(rt)?, rt, a),
         Command::P12(P12Cmd::Show(a)) => p12::show(rt, a),
         Command::P12(P12Cmd::Passwd(a)) => p12::passwd(rt, a),
         Command::Watch(_) => Err(watch::not_streamed()),
@@ -68,6 +71,8 @@ pub fn name(c: &Command) -> &'static str {
         Command::Init(_) => "init",
         Command::Keygen(_) => "keygen",
         Command::Csr(_) => "csr",
+        Command::Enroll(_) => "enroll",
+        Command::Renew(_) => "renew",
         Command::P12(_) => "p12",
         Command::Diag(_) => "diag",
         Command::Watch(_) => "watch",
