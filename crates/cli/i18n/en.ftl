@@ -290,3 +290,5 @@ renew-new-key = a new key pair
 renew-same-key = the same key pair
 scep-renewed = Renewed ({ $kind }, { $key }): certificate "{ $subject }" (S/N { $serial }, valid until { $expires }) stored on token { $token }; the old certificate was replaced.
 renew-old-not-removed = Warning: the old certificate or key could not be removed ({ $detail }); delete it with `delete`.
+err-enroll-no-url = enroll needs the CA's SCEP URL: --url http://.../scep
+err-renew-no-url = this certificate was not enrolled by epass2003-tool (or its record is gone): give the CA's SCEP URL with --url

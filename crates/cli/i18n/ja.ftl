@@ -284,3 +284,5 @@ renew-new-key = 新しい鍵ペア
 renew-same-key = 同じ鍵ペア
 scep-renewed = 更新しました（{ $kind }、{ $key }）: 証明書「{ $subject }」（シリアル番号 { $serial }、有効期限 { $expires }）をトークン { $token } に格納し、古い証明書を置き換えました。
 renew-old-not-removed = 警告: 古い証明書または鍵を削除できませんでした（{ $detail }）。`delete` で削除してください。
+err-enroll-no-url = enroll には CA の SCEP URL が必要です: --url http://.../scep
+err-renew-no-url = この証明書は epass2003-tool で取得したものではありません（または記録がありません）: CA の SCEP URL を --url で指定してください

@@ -423,9 +423,10 @@ pub struct P12Passwd {
 /// What `enroll` and `renew` share: the CA and how to reach it.
 #[derive(Debug, Args, Clone)]
 pub struct ScepServer {
-    /// The CA's SCEP URL (for example http://ca.example.com/scep).
+    /// The CA's SCEP URL (for example http://ca.example.com/scep). `renew` defaults to the
+    /// URL (and the CA fingerprint) the certificate was enrolled from by this tool.
     #[arg(long, value_name = "URL")]
-    pub url: String,
+    pub url: Option<String>,
     /// The SHA-256 fingerprint of the CA certificate, obtained out of band (RFC 8894 §2.2);
     /// hex, colons and case ignored. Without it the fingerprint is shown and asked about
     /// (exit 16 when nobody can be asked).

@@ -59,6 +59,59 @@ pub struct Record {
     pub version: u32,
     /// Tokens by serial.
     pub tokens: BTreeMap<String, TokenSeen>,
+    /// Where the certificates `enroll` / `renew` stored came from, by [`enrolled_key`]: what
+    /// `renew --serial S --id I` (the command a notice names) needs without more options.
+    #[serde(default)]
+    pub enrolled: BTreeMap<String, EnrolledFrom>,
+}
+
+/// The CA a certificate on a token was enrolled from (nothing secret: the URL and the CA's
+/// fingerprint that was checked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolledFrom {
+    /// The SCEP URL.
+    pub url: String,
+    /// The SHA-256 fingerprint of the CA certificate trusted then (upper-case hex).
+    pub ca_fingerprint: String,
+}
+
+/// The key of [`Record::enrolled`]: token serial and CKA_ID (hex).
+pub fn enrolled_key(serial: &str, id_hex: &str) -> String {
+    format!("{serial}/{id_hex}")
+}
+
+/// Where the certificate `id_hex` on token `serial` was enrolled from, if this tool did it.
+pub fn enrolled_from(state_dir: &Path, serial: &str, id_hex: &str) -> Option<EnrolledFrom> {
+    load(state_dir)
+        .0
+        .enrolled
+        .get(&enrolled_key(serial, id_hex))
+        .cloned()
+}
+
+/// Remember that the certificate `id_hex` on `serial` came from `from` (and forget
+/// `replaced`, the id of the certificate it renewed). Best effort: the warnings to show.
+pub fn remember_enrolment(
+    state_dir: &Path,
+    serial: &str,
+    id_hex: &str,
+    from: EnrolledFrom,
+    replaced: Option<&str>,
+) -> Vec<String> {
+    let (mut r, warn) = load(state_dir);
+    let mut warnings: Vec<String> = warn.into_iter().collect();
+    if let Some(old) = replaced {
+        r.enrolled.remove(&enrolled_key(serial, old));
+    }
+    r.enrolled.insert(enrolled_key(serial, id_hex), from);
+    if let Err(e) = save(state_dir, &r) {
+        warnings.push(t!(
+            "seen-not-written",
+            file = path(state_dir).display().to_string(),
+            detail = e.to_string()
+        ));
+    }
+    warnings
 }
 
 impl Default for Record {
@@ -66,6 +119,7 @@ impl Default for Record {
         Record {
             version: VERSION,
             tokens: BTreeMap::new(),
+            enrolled: BTreeMap::new(),
         }
     }
 }

@@ -242,9 +242,23 @@ fn enrol_renew_and_every_refusal_against_a_real_scep_server() {
     assert!(!on.iter().any(|c| c.1 == id1), "{on:?}");
     assert_eq!(public_keys(&env), 1, "the old key pair is gone");
 
-    // Renew reusing the key (forced): same CKA_ID, a new certificate.
-    let o = renew(
-        &["--force", "--reuse-key", "--days", "5"],
+    // Renew reusing the key (forced), with no --url and no --ca-fingerprint: the command a
+    // notice names (`renew --serial S --id I`) finds both in the record of the enrolment.
+    let serial = env.run(&["--json", "info"], Given::default()).json()["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = env.run(
+        &[
+            "--json",
+            "renew",
+            "--serial",
+            &serial,
+            "--id",
+            &id2,
+            "--force",
+            "--reuse-key",
+        ],
         with_challenge(CHALLENGE),
     );
     assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
@@ -257,6 +271,14 @@ fn enrol_renew_and_every_refusal_against_a_real_scep_server() {
     assert!(on.contains(&(serial3.clone(), id2.clone(), true)), "{on:?}");
     assert_eq!(on.len(), 2, "{on:?}");
     assert_eq!(public_keys(&env), 1);
+    // A certificate the tool did not enrol, with no --url: a clear error.
+    let ca_id = on.iter().find(|c| !c.2).unwrap().1.clone();
+    let o = env.run(
+        &["--json", "renew", "--force", "--id", &ca_id],
+        with_challenge(CHALLENGE),
+    );
+    assert_eq!(o.exit, Exit::BadInput, "{}", o.stdout);
+    assert!(o.stdout.contains("--url"), "{}", o.stdout);
     // --reuse-key with a key type is refused by the command line.
     let o = renew(
         &["--reuse-key", "--type", "rsa1024"],

@@ -102,21 +102,73 @@ fn scep_err(e: scep::Error) -> ToolError {
 
 /// The CA as GetCACaps and GetCACert describe it, trusted.
 struct Ca {
+    url: String,
     client: scep::Client,
     caps: Caps,
     certs: CaCerts,
     fingerprint: String,
 }
 
+/// The CA's URL and the fingerprint to check: the options, else (for `renew`) what the
+/// record says the certificate `id` was enrolled from. A recorded fingerprint is used only
+/// with the recorded URL.
+fn where_from(
+    ctx: &Ctx,
+    rt: &Runtime<'_>,
+    srv: &ScepServer,
+    id: Option<&[u8]>,
+) -> Result<(String, Option<String>)> {
+    let recorded = match (&rt.state_dir, id) {
+        (Some(dir), Some(id)) => crate::seen::enrolled_from(dir, &ctx.serial, &hex::encode(id)),
+        _ => None,
+    };
+    match (&srv.url, recorded) {
+        (Some(u), Some(r)) if *u == r.url => Ok((
+            u.clone(),
+            srv.ca_fingerprint.clone().or(Some(r.ca_fingerprint)),
+        )),
+        (Some(u), _) => Ok((u.clone(), srv.ca_fingerprint.clone())),
+        (None, Some(r)) => Ok((r.url, srv.ca_fingerprint.clone().or(Some(r.ca_fingerprint)))),
+        (None, None) => Err(ctx.err(ToolError::input(if id.is_some() {
+            t!("err-renew-no-url")
+        } else {
+            t!("err-enroll-no-url")
+        }))),
+    }
+}
+
+/// Remember where the certificate `id` came from, for a later `renew` (best effort).
+fn remember_ca(ctx: &Ctx, rt: &mut Runtime<'_>, ca: &Ca, id: &[u8], replaced: Option<&[u8]>) {
+    let Some(dir) = rt.state_dir.clone() else {
+        return;
+    };
+    let from = crate::seen::EnrolledFrom {
+        url: ca.url.clone(),
+        ca_fingerprint: ca.fingerprint.clone(),
+    };
+    let old = replaced.map(hex::encode);
+    for w in
+        crate::seen::remember_enrolment(&dir, &ctx.serial, &hex::encode(id), from, old.as_deref())
+    {
+        (rt.progress)(&w);
+    }
+}
+
 /// Reach the CA, fetch its capabilities and certificates, and decide whether to trust it.
-fn reach_ca(ctx: &Ctx, rt: &mut Runtime<'_>, srv: &ScepServer) -> Result<Ca> {
-    let client = scep::Client::new(&srv.url, srv.no_proxy).map_err(|e| ctx.err(scep_err(e)))?;
-    (rt.progress)(&t!("scep-contacting", url = &srv.url));
+fn reach_ca(
+    ctx: &Ctx,
+    rt: &mut Runtime<'_>,
+    srv: &ScepServer,
+    renewing: Option<&[u8]>,
+) -> Result<Ca> {
+    let (url, expected) = where_from(ctx, rt, srv, renewing)?;
+    let client = scep::Client::new(&url, srv.no_proxy).map_err(|e| ctx.err(scep_err(e)))?;
+    (rt.progress)(&t!("scep-contacting", url = &url));
     let caps = client.get_ca_caps().map_err(|e| ctx.err(scep_err(e)))?;
     let certs = client.get_ca_cert().map_err(|e| ctx.err(scep_err(e)))?;
     let fingerprint = scep::cacert::fingerprint(certs.ca());
     let subject = certs.ca().tbs_certificate.subject.to_string();
-    match &srv.ca_fingerprint {
+    match &expected {
         Some(fp) => certs
             .check_fingerprint(fp)
             .map_err(|e| ctx.err(scep_err(e)))?,
@@ -142,6 +194,7 @@ fn reach_ca(ctx: &Ctx, rt: &mut Runtime<'_>, srv: &ScepServer) -> Result<Ca> {
         }
     }
     Ok(Ca {
+        url,
         client,
         caps,
         certs,
@@ -461,7 +514,7 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
     }
     let cn = subject_cn(&subject).unwrap_or_else(|| subject_str.clone());
     let label = a.label.clone().unwrap_or_else(|| truncate_label(&cn));
-    let ca = reach_ca(ctx, rt, &a.server)?;
+    let ca = reach_ca(ctx, rt, &a.server, None)?;
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
     let challenge = need(rt.secrets, Secret::Challenge)?;
@@ -507,7 +560,10 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
     })();
     match &outcome {
         Ok(r) if r.exit == Exit::Pending => {}
-        Ok(_) => after_write(ctx, rt),
+        Ok(_) => {
+            remember_ca(ctx, rt, &ca, &id, None);
+            after_write(ctx, rt);
+        }
         Err(_) => destroy(&s, &[hk, hp]),
     }
     outcome
@@ -592,7 +648,7 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
     let old_cert = Certificate::from_der(&old.der)
         .map_err(|e| ctx.err(ToolError::new(Exit::Card, e.to_string())))?;
     let subject = old_cert.tbs_certificate.subject.clone();
-    let ca = reach_ca(ctx, rt, &a.server)?;
+    let ca = reach_ca(ctx, rt, &a.server, Some(&old.meta.id))?;
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
     let objs = s.with(|t, hs, _| t.list_objects(hs))?;
@@ -710,7 +766,10 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
     })();
     match (&outcome, &new_key) {
         (Ok(r), _) if r.exit == Exit::Pending => {}
-        (Ok(_), _) => after_write(ctx, rt),
+        (Ok(_), _) => {
+            remember_ca(ctx, rt, &ca, &id, Some(&old.meta.id));
+            after_write(ctx, rt);
+        }
         (Err(_), Some((hk, hp, _, _))) => destroy(&s, &[*hk, *hp]),
         (Err(_), None) => {}
     }
