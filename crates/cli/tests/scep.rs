@@ -286,6 +286,37 @@ fn enrol_renew_and_every_refusal_against_a_real_scep_server() {
     );
     assert_eq!(o.exit, Exit::BadInput);
 
+    // A full token: whichever write runs out of memory (the new key pair, the certificate),
+    // the renewal fails with exit 11 and the token is exactly as it was (objects and
+    // memory); with room enough it succeeds.
+    let used = || {
+        epass2003_emu::store::StateFile::peek(&env.state)
+            .unwrap()
+            .memory_used()
+    };
+    let set_capacity = |bytes: usize| {
+        let (mut file, mut card) = epass2003_emu::store::StateFile::open(&env.state).unwrap();
+        card.set_capacity(Some(bytes as u32)).unwrap();
+        file.save(&card.to_state_bytes()).unwrap();
+    };
+    let mut full = 0;
+    for extra in (0..=6000).step_by(500) {
+        let (before, mem) = (certs(&env), used());
+        set_capacity(mem + extra);
+        let o = renew(&["--force"], with_challenge(CHALLENGE));
+        if o.exit == Exit::Ok {
+            break;
+        }
+        assert_eq!(o.exit, Exit::TokenFull, "{}", o.stdout);
+        assert_eq!(certs(&env), before, "with {extra} bytes free");
+        assert_eq!(used(), mem, "with {extra} bytes free");
+        assert_eq!(public_keys(&env), 1);
+        full += 1;
+    }
+    assert!(full > 0, "the first renewal had no room");
+    set_capacity(used() + 1_000_000);
+    let on = certs(&env);
+
     // The server stopped: a clear error, exit 14, and the token as it was.
     srv.stop();
     let o = renew(&["--force"], with_challenge(CHALLENGE));
