@@ -442,6 +442,7 @@ pub struct ScepServer {
 
 /// `enroll`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("pending_op").args(["poll", "withdraw"])))]
 pub struct EnrollArgs {
     /// The CA.
     #[command(flatten)]
@@ -462,6 +463,23 @@ pub struct EnrollArgs {
     /// The label of the new key and certificate (default: the common name).
     #[arg(long)]
     pub label: Option<String>,
+    /// Ask the CA whether a request it holds for approval (exit 13 "pending") was issued,
+    /// and store the certificate if so (CertPoll, RFC 8894 §3.3.3). The URL and the CA
+    /// fingerprint are those the request was sent with.
+    #[arg(long, conflicts_with_all = ["withdraw", "subject", "cn", "email", "label", "alg"])]
+    pub poll: bool,
+    /// Abandon a request the CA holds for approval: its record and the key pair generated
+    /// for it are deleted (SCEP cannot tell the CA; tell your administrator).
+    #[arg(long, conflicts_with_all = ["subject", "cn", "email", "label", "alg", "chain"])]
+    pub withdraw: bool,
+    /// With --poll / --withdraw: which pending request, by the id of its key (see
+    /// `certs list`); needed when the token has several.
+    #[arg(long, value_name = "HEX", requires = "pending_op")]
+    pub id: Option<String>,
+    /// Enrol a new certificate even when the token already holds a valid one from this CA
+    /// for the same subject (default: that one is renewed).
+    #[arg(long = "new", conflicts_with_all = ["poll", "withdraw"])]
+    pub force_new: bool,
 }
 
 /// `renew`.

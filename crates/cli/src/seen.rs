@@ -63,6 +63,92 @@ pub struct Record {
     /// `renew --serial S --id I` (the command a notice names) needs without more options.
     #[serde(default)]
     pub enrolled: BTreeMap<String, EnrolledFrom>,
+    /// Requests the CA answered PENDING, by [`enrolled_key`] of the requesting key: what
+    /// `enroll --poll` and `enroll --withdraw` need.
+    #[serde(default)]
+    pub pending: BTreeMap<String, PendingRequest>,
+}
+
+/// A request the CA holds for approval (RFC 8894 §3.3.3). Nothing secret: the request itself
+/// is not kept (its challenge password is a secret), only what a CertPoll needs (the
+/// transaction id, the subject, the certificate and key that signed it) and what to do
+/// when the certificate comes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    /// The token's serial.
+    pub serial: String,
+    /// CKA_ID (hex) of the key pair the certificate is for.
+    pub key_id: String,
+    /// Its SubjectPublicKeyInfo, DER hex (the issued certificate must carry it).
+    pub spki: String,
+    /// Whether that key pair was generated for this request (deleted when the request is
+    /// withdrawn or refused).
+    pub new_key: bool,
+    /// The transactionID.
+    pub transaction_id: String,
+    /// "PKCSReq" or "RenewalReq".
+    pub request: String,
+    /// The CA it was sent to.
+    pub url: String,
+    /// The fingerprint of the CA certificate trusted then.
+    pub ca_fingerprint: String,
+    /// The subject, one line.
+    pub subject: String,
+    /// The subject, DER hex (what the CertPoll names).
+    pub subject_der: String,
+    /// The certificate that signed the request, DER hex (a poll is signed by the same).
+    pub signer_cert: String,
+    /// CKA_ID (hex) of the key that signed it.
+    pub signer_key_id: String,
+    /// The label for the certificate.
+    pub label: String,
+    /// Store the CA's certificates too (`--chain`).
+    pub chain: bool,
+    /// For a renewal: CKA_ID (hex) of the certificate it replaces.
+    pub replaces: Option<String>,
+    /// When the CA first answered PENDING, Unix seconds.
+    pub since_unix: i64,
+    /// The same, `2026-12-03 12:00:00 UTC`.
+    pub since: String,
+}
+
+/// The pending requests of token `serial`.
+pub fn pending_of(state_dir: &Path, serial: &str) -> Vec<PendingRequest> {
+    load(state_dir)
+        .0
+        .pending
+        .into_values()
+        .filter(|p| p.serial == serial)
+        .collect()
+}
+
+/// Keep `p` (replacing an older record for the same key). Best effort: the warnings to show.
+pub fn remember_pending(state_dir: &Path, p: PendingRequest) -> Vec<String> {
+    update(state_dir, |r| {
+        r.pending.insert(enrolled_key(&p.serial, &p.key_id), p);
+    })
+}
+
+/// Forget the pending request for key `key_id` on `serial`.
+pub fn forget_pending(state_dir: &Path, serial: &str, key_id: &str) -> Vec<String> {
+    update(state_dir, |r| {
+        r.pending.remove(&enrolled_key(serial, key_id));
+    })
+}
+
+/// Load, change and save the record; the warnings to show.
+fn update(state_dir: &Path, f: impl FnOnce(&mut Record)) -> Vec<String> {
+    let (mut r, warn) = load(state_dir);
+    let mut warnings: Vec<String> = warn.into_iter().collect();
+    f(&mut r);
+    if let Err(e) = save(state_dir, &r) {
+        warnings.push(t!(
+            "seen-not-written",
+            file = path(state_dir).display().to_string(),
+            detail = e.to_string()
+        ));
+    }
+    warnings
 }
 
 /// The CA a certificate on a token was enrolled from (nothing secret: the URL and the CA's
@@ -120,6 +206,7 @@ impl Default for Record {
             version: VERSION,
             tokens: BTreeMap::new(),
             enrolled: BTreeMap::new(),
+            pending: BTreeMap::new(),
         }
     }
 }

@@ -212,6 +212,41 @@ impl Client {
             signer,
             &mut rand_core::OsRng,
         )?;
+        self.round_trip(&req, caps, ca, decryptor)
+    }
+
+    /// Poll (CertPoll, RFC 8894 §3.3.3) the request `transaction_id` for `subject` that the
+    /// CA answered PENDING: `signer` must be the key and certificate that signed it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn poll(
+        &self,
+        caps: &Caps,
+        ca: &CaCerts,
+        transaction_id: &str,
+        subject: &x509_cert::name::Name,
+        signer: &dyn Signer,
+        decryptor: &dyn Decryptor,
+        prefer_aes256: bool,
+    ) -> Result<Reply, Error> {
+        let req = message::cert_poll(
+            transaction_id,
+            subject,
+            ca,
+            caps.cipher(prefer_aes256),
+            caps.digest(),
+            signer,
+            &mut rand_core::OsRng,
+        )?;
+        self.round_trip(&req, caps, ca, decryptor)
+    }
+
+    fn round_trip(
+        &self,
+        req: &message::Request,
+        caps: &Caps,
+        ca: &CaCerts,
+        decryptor: &dyn Decryptor,
+    ) -> Result<Reply, Error> {
         let reply = self.pki_operation(&req.der, caps.post())?;
         message::parse_cert_rep(&reply, &req.attrs, ca, decryptor)
     }

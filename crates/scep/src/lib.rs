@@ -18,6 +18,8 @@ pub mod http;
 pub mod message;
 pub mod proxy;
 pub mod status;
+#[cfg(feature = "testca")]
+pub mod testca;
 
 pub use error::Error;
 pub use http::Client;

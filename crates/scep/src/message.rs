@@ -34,6 +34,7 @@ use rand_core::CryptoRngCore;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::{Attribute, Attributes};
+use x509_cert::name::Name;
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
@@ -118,7 +119,7 @@ pub fn pkcs1_scheme(d: Digest) -> Pkcs1v15Sign {
     }
 }
 
-fn rsa_key(c: &Certificate) -> Result<RsaPublicKey, Error> {
+pub(crate) fn rsa_key(c: &Certificate) -> Result<RsaPublicKey, Error> {
     let spki = &c.tbs_certificate.subject_public_key_info;
     if spki.algorithm.oid != RSA_ENCRYPTION {
         return Err(Error::NoCommonAlgorithm(format!(
@@ -132,7 +133,7 @@ fn rsa_key(c: &Certificate) -> Result<RsaPublicKey, Error> {
         .map_err(|e| Error::NotScep(format!("RSA key of {}: {e}", c.tbs_certificate.subject)))
 }
 
-fn issuer_and_serial(c: &Certificate) -> IssuerAndSerialNumber {
+pub(crate) fn issuer_and_serial(c: &Certificate) -> IssuerAndSerialNumber {
     IssuerAndSerialNumber {
         issuer: c.tbs_certificate.issuer.clone(),
         serial_number: c.tbs_certificate.serial_number.clone(),
@@ -211,21 +212,79 @@ pub fn request(
             kind.value()
         )));
     }
+    let txid = transaction_id(csr_der)?;
+    pki_message(kind, txid, csr_der, ca, cipher, digest, signer, rng)
+}
+
+/// IssuerAndSubject (RFC 8894 §3.3.3): what a CertPoll asks about, the CA's name and the
+/// subject of the pending request.
+#[derive(Debug, Clone, PartialEq, Eq, Sequence)]
+pub struct IssuerAndSubject {
+    /// The issuer's name (the CA certificate's subject).
+    pub issuer: Name,
+    /// The subject of the request being polled.
+    pub subject: Name,
+}
+
+/// A CertPoll (RFC 8894 §3.3.3, GetCertInitial in older drafts): asks whether the request
+/// with `transaction_id` (the CA answered PENDING) was issued. It must be signed by the same
+/// key and certificate as the request it polls; it carries a fresh senderNonce.
+#[allow(clippy::too_many_arguments)]
+pub fn cert_poll(
+    transaction_id: &str,
+    subject: &Name,
+    ca: &CaCerts,
+    cipher: Cipher,
+    digest: Digest,
+    signer: &dyn Signer,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Request, Error> {
+    let content = IssuerAndSubject {
+        issuer: ca.ca().tbs_certificate.subject.clone(),
+        subject: subject.clone(),
+    }
+    .to_der()
+    .map_err(enc_err)?;
+    pki_message(
+        MessageType::CertPoll,
+        transaction_id.to_string(),
+        &content,
+        ca,
+        cipher,
+        digest,
+        signer,
+        rng,
+    )
+}
+
+/// A pkiMessage of `kind`: `content` enveloped to the CA's recipient, signed by `signer`
+/// with the SCEP attributes (a fresh 16-byte senderNonce).
+#[allow(clippy::too_many_arguments)]
+fn pki_message(
+    kind: MessageType,
+    transaction_id: String,
+    content: &[u8],
+    ca: &CaCerts,
+    cipher: Cipher,
+    digest: Digest,
+    signer: &dyn Signer,
+    rng: &mut impl CryptoRngCore,
+) -> Result<Request, Error> {
     let mut nonce = [0u8; 16];
     rng.fill_bytes(&mut nonce);
     let attrs = ScepAttrs {
         message_type: Some(kind),
-        transaction_id: Some(transaction_id(csr_der)?),
+        transaction_id: Some(transaction_id),
         sender_nonce: Some(nonce.to_vec()),
         ..Default::default()
     };
-    let enveloped = envelope(csr_der, ca.recipient(), cipher, rng)?;
+    let enveloped = envelope(content, ca.recipient(), cipher, rng)?;
     let der = sign(&enveloped, &attrs, digest, signer)?;
     Ok(Request { der, attrs })
 }
 
 /// EnvelopedData (as a DER ContentInfo) of `content` to `recipient`.
-fn envelope(
+pub(crate) fn envelope(
     content: &[u8],
     recipient: &Certificate,
     cipher: Cipher,
@@ -262,7 +321,7 @@ fn envelope(
 }
 
 /// SignedData (as a DER ContentInfo) over `content` (type data), with the SCEP attributes.
-fn sign(
+pub(crate) fn sign(
     content: &[u8],
     scep: &ScepAttrs,
     digest: Digest,
@@ -340,7 +399,7 @@ fn sign(
     .map_err(enc_err)
 }
 
-fn same_cert_id(c: &Certificate, id: &IssuerAndSerialNumber) -> bool {
+pub(crate) fn same_cert_id(c: &Certificate, id: &IssuerAndSerialNumber) -> bool {
     c.tbs_certificate.issuer == id.issuer && c.tbs_certificate.serial_number == id.serial_number
 }
 
@@ -429,7 +488,7 @@ pub fn parse_cert_rep(
 
 /// RFC 5652 §5.4 and §5.6: messageDigest equals the content's hash, and the signature over
 /// the DER of the signed attributes verifies with `cert`'s key.
-fn verify_signer_info(
+pub(crate) fn verify_signer_info(
     si: &SignerInfo,
     cert: &Certificate,
     content: Option<&[u8]>,
@@ -469,7 +528,7 @@ fn verify_signer_info(
 
 /// Decrypt a DER ContentInfo of EnvelopedData: the key through `decryptor`, the content
 /// here (AES-CBC, or the 3DES / DES-CBC some CAs still answer with).
-fn decrypt(der: &[u8], decryptor: &dyn Decryptor) -> Result<Vec<u8>, Error> {
+pub(crate) fn decrypt(der: &[u8], decryptor: &dyn Decryptor) -> Result<Vec<u8>, Error> {
     use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
     let ci = ContentInfo::from_der(der).map_err(not_scep("CertRep envelope"))?;
     if ci.content_type != ID_ENVELOPED_DATA {

@@ -192,8 +192,18 @@ pub fn list(ctx: &Ctx, rt: &mut Runtime<'_>) -> Result<Report> {
         }
     }
     let js: Vec<Value> = all.iter().map(|c| cert_json(c, rt.now)).collect();
+    // Requests the CA holds for approval (their keys are on the token already).
+    let pending = match &rt.state_dir {
+        Some(dir) => crate::seen::pending_of(dir, &ctx.serial),
+        None => Vec::new(),
+    };
+    for p in &pending {
+        text.push_str(&super::enroll::pending_text(p));
+        text.push('\n');
+    }
+    let pj: Vec<Value> = pending.iter().map(super::enroll::pending_json).collect();
     Ok(Report::ok(
-        json!({"serial": ctx.serial, "certificates": js}),
+        json!({"serial": ctx.serial, "certificates": js, "pending": pj}),
         text,
     ))
 }

@@ -11,6 +11,10 @@
 //! * PENDING (the CA holds the request for an administrator) keeps the new key on the token
 //!   and is exit 13, with the transaction id.
 
+mod pending;
+
+pub(crate) use pending::{pending_json, pending_text};
+
 use super::{in_range, parse_id};
 use crate::cli::{EnrollArgs, KeyAlg, RenewArgs, ScepServer};
 use crate::ctx::{Ctx, Session};
@@ -109,19 +113,15 @@ struct Ca {
     fingerprint: String,
 }
 
-/// The CA's URL and the fingerprint to check: the options, else (for `renew`) what the
-/// record says the certificate `id` was enrolled from. A recorded fingerprint is used only
-/// with the recorded URL.
+/// The CA's URL and the fingerprint to check: the options, else what the record says
+/// (`recorded`: where the certificate to renew was enrolled from, or where a pending request
+/// went). A recorded fingerprint is used only with the recorded URL.
 fn where_from(
     ctx: &Ctx,
-    rt: &Runtime<'_>,
     srv: &ScepServer,
-    id: Option<&[u8]>,
+    recorded: Option<crate::seen::EnrolledFrom>,
+    renewing: bool,
 ) -> Result<(String, Option<String>)> {
-    let recorded = match (&rt.state_dir, id) {
-        (Some(dir), Some(id)) => crate::seen::enrolled_from(dir, &ctx.serial, &hex::encode(id)),
-        _ => None,
-    };
     match (&srv.url, recorded) {
         (Some(u), Some(r)) if *u == r.url => Ok((
             u.clone(),
@@ -129,7 +129,7 @@ fn where_from(
         )),
         (Some(u), _) => Ok((u.clone(), srv.ca_fingerprint.clone())),
         (None, Some(r)) => Ok((r.url, srv.ca_fingerprint.clone().or(Some(r.ca_fingerprint)))),
-        (None, None) => Err(ctx.err(ToolError::input(if id.is_some() {
+        (None, None) => Err(ctx.err(ToolError::input(if renewing {
             t!("err-renew-no-url")
         } else {
             t!("err-enroll-no-url")
@@ -159,9 +159,10 @@ fn reach_ca(
     ctx: &Ctx,
     rt: &mut Runtime<'_>,
     srv: &ScepServer,
-    renewing: Option<&[u8]>,
+    recorded: Option<crate::seen::EnrolledFrom>,
+    renewing: bool,
 ) -> Result<Ca> {
-    let (url, expected) = where_from(ctx, rt, srv, renewing)?;
+    let (url, expected) = where_from(ctx, srv, recorded, renewing)?;
     let client = scep::Client::new(&url, srv.no_proxy).map_err(|e| ctx.err(scep_err(e)))?;
     (rt.progress)(&t!("scep-contacting", url = &url));
     let caps = client.get_ca_caps().map_err(|e| ctx.err(scep_err(e)))?;
@@ -484,17 +485,14 @@ fn exchange(ctx: &Ctx, ca: &Ca, kind: MessageType, csr: &[u8], key: &CardKey<'_>
         .map_err(|e| ctx.err(scep_err(e)))
 }
 
-fn pending(ctx: &Ctx, transaction_id: &str, id: &[u8], what: &str) -> Result<Report> {
-    Ok(Report {
-        exit: Exit::Pending,
-        json: json!({"serial": ctx.serial, "pending": true, "transaction_id": transaction_id,
-                     "key_id": hex::encode(id), "request": what}),
-        text: t!("scep-pending", txid = transaction_id, id = hex::encode(id)),
-    })
-}
-
 /// Run `enroll`.
 pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report> {
+    if a.poll {
+        return pending::poll(ctx, rt, a);
+    }
+    if a.withdraw {
+        return pending::withdraw(ctx, rt, a);
+    }
     let subject_str = match (&a.subject, &a.cn) {
         (Some(s), _) => s.clone(),
         (None, Some(cn)) => format!("CN={}", cn.replace(',', "\\,")),
@@ -514,7 +512,7 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
     }
     let cn = subject_cn(&subject).unwrap_or_else(|| subject_str.clone());
     let label = a.label.clone().unwrap_or_else(|| truncate_label(&cn));
-    let ca = reach_ca(ctx, rt, &a.server, None)?;
+    let ca = reach_ca(ctx, rt, &a.server, None, false)?;
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
     let challenge = need(rt.secrets, Secret::Challenge)?;
@@ -535,7 +533,24 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
         };
         (rt.progress)(&t!("scep-sending", kind = "PKCSReq"));
         match exchange(ctx, &ca, MessageType::PkcsReq, &csr, &key)? {
-            Reply::Pending { transaction_id } => pending(ctx, &transaction_id, &id, "PKCSReq"),
+            Reply::Pending { transaction_id } => pending::hold(
+                ctx,
+                rt,
+                &ca,
+                pending::Held {
+                    transaction_id,
+                    request: "PKCSReq",
+                    key_id: &id,
+                    spki: &spki,
+                    new_key: true,
+                    subject: &subject,
+                    signer: &key.cert,
+                    signer_key_id: &id,
+                    label: &label,
+                    chain: a.server.chain,
+                    replaces: None,
+                },
+            ),
             Reply::Issued(certs) => {
                 let der = pick_issued(ctx, &ca.certs, &certs, &spki)?;
                 let chain = a.server.chain.then_some(&ca.certs);
@@ -626,6 +641,9 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
     };
     let all = super::certs::read_all(ctx)?;
     let old = renew_target(ctx, &all, a)?;
+    if let Some(r) = pending::renewal_of(ctx, rt, &old.meta.id) {
+        return Ok(r);
+    }
     let Some(d) = old.details.clone() else {
         return Err(ctx.err(ToolError::new(Exit::Card, t!("err-renew-unreadable"))));
     };
@@ -648,7 +666,11 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
     let old_cert = Certificate::from_der(&old.der)
         .map_err(|e| ctx.err(ToolError::new(Exit::Card, e.to_string())))?;
     let subject = old_cert.tbs_certificate.subject.clone();
-    let ca = reach_ca(ctx, rt, &a.server, Some(&old.meta.id))?;
+    let recorded = rt
+        .state_dir
+        .as_ref()
+        .and_then(|dir| crate::seen::enrolled_from(dir, &ctx.serial, &hex::encode(&old.meta.id)));
+    let ca = reach_ca(ctx, rt, &a.server, recorded, true)?;
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
     let objs = s.with(|t, hs, _| t.list_objects(hs))?;
@@ -713,7 +735,24 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
         };
         (rt.progress)(&t!("scep-sending", kind = kind_name));
         match exchange(ctx, &ca, kind, &csr, &key)? {
-            Reply::Pending { transaction_id } => pending(ctx, &transaction_id, &id, kind_name),
+            Reply::Pending { transaction_id } => pending::hold(
+                ctx,
+                rt,
+                &ca,
+                pending::Held {
+                    transaction_id,
+                    request: kind_name,
+                    key_id: &id,
+                    spki: &spki,
+                    new_key: new_key.is_some(),
+                    subject: &subject,
+                    signer: &key.cert,
+                    signer_key_id: if renewal { &old.meta.id } else { &id },
+                    label: &label,
+                    chain: a.server.chain,
+                    replaces: Some(&old.meta.id),
+                },
+            ),
             Reply::Issued(certs) => {
                 let der = pick_issued(ctx, &ca.certs, &certs, &spki)?;
                 let chain = a.server.chain.then_some(&ca.certs);
