@@ -27,8 +27,8 @@ DEB_PACKAGES=(pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev pkg-config opensc
 # Java's SunPKCS11 with keytool/jarsigner, zip for the jar test).
 DEB_PACKAGES+=(openvpn openssh-client openssh-server libengine-pkcs11-openssl openjdk-17-jdk-headless zip)
 # crates/scep/tests/real_server.rs, crates/cli/tests/scep.rs, tests/cli/scep-tls.sh: micromdm's
-# SCEP server (/usr/bin/scepserver); curl waits for it to answer.
-DEB_PACKAGES+=(scep curl)
+# SCEP server (/usr/bin/scepserver); curl waits for it to answer; socat is its HTTPS front.
+DEB_PACKAGES+=(scep curl socat)
 # Only in bookworm-backports (the OpenSSL 3 pkcs11 provider); see add_backports_source.
 BACKPORTS_PACKAGES=(pkcs11-provider)
 BACKPORTS_SUITE=bookworm-backports

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `epass2003-tool enroll` and `renew` against Debian's real SCEP server (micromdm's scepserver,
-# started here on 127.0.0.1 with a challenge password), onto the embedded emulated token; then
+# started here on 127.0.0.1 with a challenge password, and behind an HTTPS front (socat) with a
+# private TLS CA: --cacert, the system store, the insecure switch), onto the embedded token; then
 # the issued certificate completes a TLS 1.3 client-authentication handshake through OUR
 # module (gnutls-cli --provider, key on the token) against `openssl s_server` that trusts
 # only the SCEP CA. The fingerprint given to the tool is computed by openssl, independently.
@@ -61,9 +62,15 @@ enrol() {
 check "enroll: key generated on the token, certificate issued by the SCEP CA and stored" enrol
 
 # The server's certificate from a CA of its own; the client must present one from the SCEP CA.
+# (A web server's own TLS CA, as an organisation's private CA would be: no trust store has it.)
 server_cert() {
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/server.key" -out "$D/server.crt" \
-        -days 2 -subj "/CN=localhost" -addext "subjectAltName=IP:127.0.0.1"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/tls-ca.key" -out "$D/tls-ca.crt" \
+        -days 2 -subj "/CN=Example Private TLS CA" &&
+    openssl req -newkey rsa:2048 -nodes -keyout "$D/server.key" -out "$D/server.csr" \
+        -subj "/CN=localhost" &&
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$D/server.ext" &&
+    openssl x509 -req -in "$D/server.csr" -CA "$D/tls-ca.crt" -CAkey "$D/tls-ca.key" \
+        -CAcreateserial -days 2 -extfile "$D/server.ext" -out "$D/server.crt"
 }
 check "TLS server certificate" server_cert
 
@@ -74,7 +81,7 @@ tls() { # tls TAG: a TLS 1.3 handshake with the token's certificate "scep"
     srv=$!
     sleep 0.5
     printf 'GET / HTTP/1.0\r\n\r\n' | GNUTLS_PIN="$PIN" gnutls-cli --provider "$MOD" \
-        --priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" --x509cafile "$D/server.crt" \
+        --priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" --x509cafile "$D/tls-ca.crt" \
         --x509keyfile "pkcs11:token=SCEP%20token;object=scep;type=private" \
         --x509certfile "pkcs11:token=SCEP%20token;object=scep;type=cert" \
         -p "$port" 127.0.0.1 > "$D/gnutls-$1.out" 2>&1
@@ -106,6 +113,71 @@ not_due() {
     [ $? -eq 12 ]
 }
 check "renew --days 5: not due, exit 12, no PIN asked" not_due
+
+# HTTPS: socat terminates TLS in front of scepserver with the self-signed server certificate
+# above (CN=localhost, IP 127.0.0.1, from a private TLS CA no system trust store holds).
+SOCAT_PID=
+https_front() {
+    HPORT=$((20000 + RANDOM % 20000))
+    socat "OPENSSL-LISTEN:$HPORT,bind=127.0.0.1,reuseaddr,fork,cert=$D/server.crt,key=$D/server.key,verify=0" \
+        "TCP:127.0.0.1:$PORT" > "$D/socat.log" 2>&1 &
+    SOCAT_PID=$!
+    for _ in $(seq 100); do
+        curl -fs --cacert "$D/tls-ca.crt" "https://127.0.0.1:$HPORT/scep?operation=GetCACaps" > /dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "socat: an HTTPS front for scepserver" https_front
+HURL="https://127.0.0.1:$HPORT/scep"
+trap 'stop_scep; [ -n "$SOCAT_PID" ] && kill "$SOCAT_PID" 2>/dev/null' EXIT
+
+https_untrusted() {
+    EPASS2003_PIN=$PIN EPASS2003_SCEP_CHALLENGE=$CHALLENGE "$TOOL" --json renew --url "$HURL" \
+        --ca-fingerprint "$FP" --force < /dev/null > "$D/https-untrusted.json"
+    local rc=$?
+    cat "$D/https-untrusted.json"; echo "exit $rc"
+    ((rc == 14)) && grep -q 'TLS' "$D/https-untrusted.json" && grep -q -- '--cacert' "$D/https-untrusted.json"
+}
+check "https:// with a server certificate no trust store holds: refused, exit 14, names --cacert" https_untrusted
+
+https_cacert() {
+    EPASS2003_PIN=$PIN EPASS2003_SCEP_CHALLENGE=$CHALLENGE "$TOOL" --json renew --url "$HURL" \
+        --ca-fingerprint "$FP" --cacert "$D/tls-ca.crt" --force < /dev/null > "$D/https-cacert.json"
+    local rc=$?
+    cat "$D/https-cacert.json"; echo "exit $rc"
+    ((rc == 0)) && grep -q '"request": "RenewalReq"' "$D/https-cacert.json"
+}
+check "https:// with --cacert: renewed over TLS" https_cacert
+
+https_remembered() {
+    EPASS2003_PIN=$PIN EPASS2003_SCEP_CHALLENGE=$CHALLENGE "$TOOL" --json renew --force \
+        < /dev/null > "$D/https-again.json"
+    local rc=$?
+    cat "$D/https-again.json"; echo "exit $rc"
+    ((rc == 0)) && grep -q "\"url\": \"$HURL\"" "$D/state/epass2003/tokens-seen.json" &&
+        grep -q "\"cacert\": \"$D/tls-ca.crt\"" "$D/state/epass2003/tokens-seen.json"
+}
+check "renew with no options: the https URL, fingerprint and --cacert of the last enrolment" https_remembered
+
+https_insecure() {
+    EPASS2003_PIN=$PIN EPASS2003_SCEP_CHALLENGE=$CHALLENGE "$TOOL" renew --url "$HURL" \
+        --ca-fingerprint "$FP" --insecure-skip-tls-verify --force < /dev/null > "$D/https-insecure.out" 2>&1
+    local rc=$?
+    cat "$D/https-insecure.out"; echo "exit $rc"
+    ((rc == 0)) && grep -q "WARNING: --insecure-skip-tls-verify" "$D/https-insecure.out"
+}
+check "--insecure-skip-tls-verify: works, with a warning" https_insecure
+
+https_system_store() { # the system's trust store, as OpenSSL's SSL_CERT_FILE points to it
+    SSL_CERT_FILE="$D/tls-ca.crt" EPASS2003_PIN=$PIN EPASS2003_SCEP_CHALLENGE=$CHALLENGE \
+        "$TOOL" renew --url "https://localhost:$HPORT/scep" --ca-fingerprint "$FP" --force < /dev/null
+    local rc=$?
+    echo "exit $rc"
+    ((rc == 0))
+}
+check "https:// trusted through the system store (SSL_CERT_FILE), no --cacert" https_system_store
+check "the certificate renewed over HTTPS: TLS 1.3 client authentication" tls https
 
 unreachable() {
     stop_scep

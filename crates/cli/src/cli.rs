@@ -435,6 +435,16 @@ pub struct ScepServer {
     /// Connect directly, ignoring HTTPS_PROXY / HTTP_PROXY.
     #[arg(long)]
     pub no_proxy: bool,
+    /// For an https:// URL: also trust the CA certificates in FILE (PEM or DER) for the web
+    /// server's certificate, besides the system's trust store. Remembered for `renew` and
+    /// `enroll --poll`.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// For an https:// URL: do not check the web server's certificate at all. Anyone on the
+    /// network path can then pose as the server (the SCEP CA is still checked by its
+    /// fingerprint). For a lab only; never remembered.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
     /// Also store the CA certificates the CA sends (as authority certificates).
     #[arg(long)]
     pub chain: bool,
@@ -451,9 +461,13 @@ pub struct EnrollArgs {
     /// 0.9.2342.19200300.100.1.1). Default: CN=<--cn>.
     #[arg(long, conflicts_with = "cn")]
     pub subject: Option<String>,
-    /// The common name when --subject is not given (default: the login name).
+    /// The common name when --subject is not given (default: the login name, else the host
+    /// name).
     #[arg(long)]
     pub cn: Option<String>,
+    /// The common name is this machine's host name (a device certificate).
+    #[arg(long, conflicts_with_all = ["cn", "subject"])]
+    pub host_cn: bool,
     /// An e-mail address for the subjectAltName (rfc822Name, at most 128 characters).
     #[arg(long)]
     pub email: Option<String>,
@@ -466,11 +480,11 @@ pub struct EnrollArgs {
     /// Ask the CA whether a request it holds for approval (exit 13 "pending") was issued,
     /// and store the certificate if so (CertPoll, RFC 8894 §3.3.3). The URL and the CA
     /// fingerprint are those the request was sent with.
-    #[arg(long, conflicts_with_all = ["withdraw", "subject", "cn", "email", "label", "alg"])]
+    #[arg(long, conflicts_with_all = ["withdraw", "subject", "cn", "host_cn", "email", "label", "alg"])]
     pub poll: bool,
     /// Abandon a request the CA holds for approval: its record and the key pair generated
     /// for it are deleted (SCEP cannot tell the CA; tell your administrator).
-    #[arg(long, conflicts_with_all = ["subject", "cn", "email", "label", "alg", "chain"])]
+    #[arg(long, conflicts_with_all = ["subject", "cn", "host_cn", "email", "label", "alg", "chain"])]
     pub withdraw: bool,
     /// With --poll / --withdraw: which pending request, by the id of its key (see
     /// `certs list`); needed when the token has several.

@@ -92,6 +92,9 @@ pub struct PendingRequest {
     pub url: String,
     /// The fingerprint of the CA certificate trusted then.
     pub ca_fingerprint: String,
+    /// The `--cacert` file given for an https:// URL (absolute path), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cacert: Option<String>,
     /// The subject, one line.
     pub subject: String,
     /// The subject, DER hex (what the CertPoll names).
@@ -159,6 +162,9 @@ pub struct EnrolledFrom {
     pub url: String,
     /// The SHA-256 fingerprint of the CA certificate trusted then (upper-case hex).
     pub ca_fingerprint: String,
+    /// The `--cacert` file given for an https:// URL (absolute path), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cacert: Option<String>,
 }
 
 /// The key of [`Record::enrolled`]: token serial and CKA_ID (hex).

@@ -180,4 +180,86 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     let o = env.run(&["--json", "renew", "--force"], with_challenge());
     assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
     assert_eq!(ca.seen().last(), Some(&"17"));
+
+    // `enroll` for a subject the token already holds a valid certificate for from this CA
+    // renews that one (RenewalReq, signed by it); --new enrols a second.
+    let o = enrol("Hanako Sato");
+    assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
+    assert_eq!(o.json()["renewed_existing"], true);
+    assert_eq!(o.json()["request"], "RenewalReq");
+    assert_eq!(list(&env)["certificates"].as_array().unwrap().len(), 1);
+    assert_eq!(keys(&env), 1);
+    let o = env.run(
+        &[
+            "--json",
+            "enroll",
+            "--url",
+            &url,
+            "--ca-fingerprint",
+            &fp,
+            "--cn",
+            "Hanako Sato",
+            "--new",
+        ],
+        with_challenge(),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
+    assert_eq!(o.json()["request"], "PKCSReq");
+    assert_eq!(list(&env)["certificates"].as_array().unwrap().len(), 2);
+    // The host name as the CN (a device certificate).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let o = env.run(
+        &[
+            "--json",
+            "enroll",
+            "--url",
+            &url,
+            "--ca-fingerprint",
+            &fp,
+            "--host-cn",
+        ],
+        with_challenge(),
+    );
+    assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
+    assert_eq!(o.json()["issued"]["cn"], host.trim());
+    assert_eq!(keys(&env), 3);
+
+    // A --cacert file that cannot be used: a clear error before anything is sent.
+    std::fs::write(env.path("junk.pem"), b"not a certificate").unwrap();
+    let https = url.replace("http://", "https://");
+    for f in [env.path("junk.pem"), env.path("missing.pem")] {
+        let f = f.display().to_string();
+        let o = env.run(
+            &[
+                "--json",
+                "enroll",
+                "--url",
+                &https,
+                "--ca-fingerprint",
+                &fp,
+                "--cacert",
+                &f,
+                "--host-cn",
+            ],
+            with_challenge(),
+        );
+        assert_eq!(o.exit, Exit::BadInput, "{}", o.stdout);
+        assert!(o.stdout.contains(&f), "{}", o.stdout);
+    }
+    // The test CA speaks plain HTTP: over https:// the handshake fails, reported as TLS.
+    let o = env.run(
+        &[
+            "--json",
+            "enroll",
+            "--url",
+            &https,
+            "--ca-fingerprint",
+            &fp,
+            "--cn",
+            "x",
+        ],
+        with_challenge(),
+    );
+    assert_eq!(o.exit, Exit::ServerUnreachable, "{}", o.stdout);
+    assert_eq!(keys(&env), 3);
 }

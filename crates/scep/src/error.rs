@@ -8,6 +8,10 @@ pub enum Error {
     /// The server cannot be reached: DNS, refused or dropped connection, timeout, TLS.
     #[error("cannot reach the SCEP server: {0}")]
     Unreachable(String),
+    /// The TLS handshake with an https:// server failed, most often because its certificate
+    /// is not trusted (a private CA: `--cacert`).
+    #[error("TLS with the SCEP server failed: {0} (a server certificate from a private CA needs --cacert FILE)")]
+    Tls(String),
     /// The server answered with an HTTP error status.
     #[error("the SCEP server answered HTTP {status}: {reason}")]
     HttpStatus {
@@ -36,7 +40,7 @@ pub enum Error {
     /// The caller's key operation (signing, decrypting the content key) failed.
     #[error("the key operation failed: {0}")]
     Key(String),
-    /// Something this client does not do yet (HTTPS).
+    /// Something this client does not do, or an option it cannot use (a bad --cacert file).
     #[error("not supported: {0}")]
     Unsupported(String),
 }

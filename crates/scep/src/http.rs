@@ -1,13 +1,13 @@
 //! The SCEP HTTP transport (RFC 8894 §4): GetCACaps, GetCACert and PKIOperation (POST when
 //! the CA says POSTPKIOperation, else GET with the base64 message in the query), through the
-//! proxy [`crate::proxy`] chooses. Plain HTTP only for now: an `https://` URL is refused as
-//! [`Error::Unsupported`] (HTTPS and `--cacert` come later).
+//! proxy [`crate::proxy`] chooses. HTTPS with the trust [`crate::tls`] sets up.
 
 use crate::attrs::MessageType;
 use crate::cacert::CaCerts;
 use crate::caps::Caps;
 use crate::message::{self, Decryptor, Reply, Signer};
 use crate::proxy::proxy_for;
+use crate::tls::TlsOptions;
 use crate::Error;
 use std::io::Read;
 use std::time::Duration;
@@ -60,6 +60,11 @@ fn transport(e: ureq::Error) -> Error {
             let reason = resp.status_text().to_string();
             Error::HttpStatus { status, reason }
         }
+        // ureq's TLS handshake failures ("tls connection init failed: invalid peer
+        // certificate: UnknownIssuer") are reported as TLS, with what to do about them.
+        ureq::Error::Transport(t) if t.message().is_some_and(|m| m.contains("tls")) => {
+            Error::Tls(t.to_string())
+        }
         ureq::Error::Transport(t) => Error::Unreachable(t.to_string()),
     }
 }
@@ -84,25 +89,34 @@ impl Client {
     /// A client for `url`, with the proxy from the environment (HTTPS_PROXY / HTTP_PROXY /
     /// NO_PROXY) unless `no_proxy`.
     pub fn new(url: &str, no_proxy: bool) -> Result<Client, Error> {
-        Client::with_env(url, no_proxy, &|n| std::env::var(n).ok())
+        Client::with_tls(url, no_proxy, &TlsOptions::default())
     }
 
-    /// As [`Client::new`] with the environment looked up through `env`.
+    /// As [`Client::new`], an `https://` server checked as `tls` says.
+    pub fn with_tls(url: &str, no_proxy: bool, tls: &TlsOptions) -> Result<Client, Error> {
+        Client::with_env(url, no_proxy, tls, &|n| std::env::var(n).ok())
+    }
+
+    /// As [`Client::with_tls`] with the environment looked up through `env`.
     pub fn with_env(
         url: &str,
         no_proxy: bool,
+        tls: &TlsOptions,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Client, Error> {
         let (scheme, host) = scheme_host(url)?;
-        if scheme != "http" {
+        if scheme != "http" && scheme != "https" {
             return Err(Error::Unsupported(format!(
-                "{scheme}:// SCEP URLs (only http:// for now)"
+                "{scheme}:// SCEP URLs (http:// or https://)"
             )));
         }
         let mut b = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(15))
             .timeout(Duration::from_secs(60))
             .redirects(0);
+        if scheme == "https" {
+            b = b.tls_config(crate::tls::client_config(tls)?);
+        }
         if let Some(p) = proxy_for(&scheme, &host, no_proxy, env) {
             let proxy = ureq::Proxy::new(&p)
                 .map_err(|e| Error::Unsupported(format!("proxy {p:?}: {e}")))?;
@@ -264,11 +278,13 @@ mod tests {
         );
         assert_eq!(scheme_host("HTTP://[::1]:80/").unwrap().1, "::1");
         assert!(scheme_host("ca.example/scep").is_err());
+        let tls = TlsOptions::default();
+        assert!(Client::with_env("https://ca/scep", false, &tls, &|_| None).is_ok());
         assert!(matches!(
-            Client::with_env("https://ca/scep", false, &|_| None),
+            Client::with_env("ftp://ca/scep", false, &tls, &|_| None),
             Err(Error::Unsupported(_))
         ));
-        let c = Client::with_env("http://ca/scep", false, &|_| None).unwrap();
+        let c = Client::with_env("http://ca/scep", false, &tls, &|_| None).unwrap();
         assert_eq!(c.op_url("GetCACaps"), "http://ca/scep?operation=GetCACaps");
         assert_eq!(query_escape("a+b/c=="), "a%2Bb%2Fc%3D%3D");
     }

@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod status;
 #[cfg(feature = "testca")]
 pub mod testca;
+pub mod tls;
 
 pub use error::Error;
 pub use http::Client;

@@ -302,9 +302,14 @@ fn the_proxy_choice_is_honoured() {
             "NO_PROXY" => no_proxy_env.map(str::to_string),
             _ => None,
         };
-        Client::with_env(&server.url(), switch, &env)
-            .unwrap()
-            .get_ca_caps()
+        Client::with_env(
+            &server.url(),
+            switch,
+            &scep::tls::TlsOptions::default(),
+            &env,
+        )
+        .unwrap()
+        .get_ca_caps()
     };
     let r = via(None, false);
     assert!(matches!(r, Err(Error::Unreachable(_))), "got {r:?}");

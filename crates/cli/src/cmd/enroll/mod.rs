@@ -89,7 +89,7 @@ fn pkcs1_prefix(d: Digest) -> Vec<u8> {
 fn scep_err(e: scep::Error) -> ToolError {
     use scep::Error as E;
     let exit = match &e {
-        E::Unreachable(_) => Exit::ServerUnreachable,
+        E::Unreachable(_) | E::Tls(_) => Exit::ServerUnreachable,
         E::HttpStatus { .. } | E::NotScep(_) | E::Failure(_) | E::NoCommonAlgorithm(_) => {
             Exit::ServerRefused
         }
@@ -107,6 +107,8 @@ fn scep_err(e: scep::Error) -> ToolError {
 /// The CA as GetCACaps and GetCACert describe it, trusted.
 struct Ca {
     url: String,
+    /// The `--cacert` file (absolute), if any.
+    cacert: Option<String>,
     client: scep::Client,
     caps: Caps,
     certs: CaCerts,
@@ -121,20 +123,76 @@ fn where_from(
     srv: &ScepServer,
     recorded: Option<crate::seen::EnrolledFrom>,
     renewing: bool,
-) -> Result<(String, Option<String>)> {
-    match (&srv.url, recorded) {
-        (Some(u), Some(r)) if *u == r.url => Ok((
+) -> Result<crate::seen::EnrolledFrom> {
+    let cacert = srv
+        .cacert
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.display().to_string());
+    let (url, fp, recorded_cacert) = match (&srv.url, recorded) {
+        (Some(u), Some(r)) if *u == r.url => (
             u.clone(),
             srv.ca_fingerprint.clone().or(Some(r.ca_fingerprint)),
-        )),
-        (Some(u), _) => Ok((u.clone(), srv.ca_fingerprint.clone())),
-        (None, Some(r)) => Ok((r.url, srv.ca_fingerprint.clone().or(Some(r.ca_fingerprint)))),
-        (None, None) => Err(ctx.err(ToolError::input(if renewing {
-            t!("err-renew-no-url")
-        } else {
-            t!("err-enroll-no-url")
-        }))),
+            r.cacert,
+        ),
+        (Some(u), _) => (u.clone(), srv.ca_fingerprint.clone(), None),
+        (None, Some(r)) => (
+            r.url,
+            srv.ca_fingerprint.clone().or(Some(r.ca_fingerprint)),
+            r.cacert,
+        ),
+        (None, None) => {
+            return Err(ctx.err(ToolError::input(if renewing {
+                t!("err-renew-no-url")
+            } else {
+                t!("err-enroll-no-url")
+            })))
+        }
+    };
+    Ok(crate::seen::EnrolledFrom {
+        url,
+        // Empty: none given, the CA is shown and asked about.
+        ca_fingerprint: fp.unwrap_or_default(),
+        cacert: cacert.or(recorded_cacert),
+    })
+}
+
+/// How the web server of an https:// URL is checked: the system's trust store, plus the
+/// `--cacert` file; `--insecure-skip-tls-verify` with a warning every time.
+fn tls_options(
+    ctx: &Ctx,
+    rt: &mut Runtime<'_>,
+    srv: &ScepServer,
+    url: &str,
+    cacert: Option<&str>,
+) -> Result<scep::tls::TlsOptions> {
+    let mut o = scep::tls::TlsOptions::default();
+    let https = url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    if srv.insecure_skip_tls_verify {
+        if https {
+            (rt.progress)(&t!("warn-insecure-tls"));
+        }
+        o.accept_any_certificate = true;
     }
+    if let Some(f) = cacert {
+        let bytes = std::fs::read(f).map_err(|e| {
+            ctx.err(ToolError::input(t!(
+                "err-cacert",
+                file = f,
+                detail = e.to_string()
+            )))
+        })?;
+        o.extra_roots = scep::tls::read_ca_file(&bytes).map_err(|e| {
+            ctx.err(ToolError::input(t!(
+                "err-cacert",
+                file = f,
+                detail = e.to_string()
+            )))
+        })?;
+    }
+    Ok(o)
 }
 
 /// Remember where the certificate `id` came from, for a later `renew` (best effort).
@@ -145,6 +203,7 @@ fn remember_ca(ctx: &Ctx, rt: &mut Runtime<'_>, ca: &Ca, id: &[u8], replaced: Op
     let from = crate::seen::EnrolledFrom {
         url: ca.url.clone(),
         ca_fingerprint: ca.fingerprint.clone(),
+        cacert: ca.cacert.clone(),
     };
     let old = replaced.map(hex::encode);
     for w in
@@ -162,8 +221,12 @@ fn reach_ca(
     recorded: Option<crate::seen::EnrolledFrom>,
     renewing: bool,
 ) -> Result<Ca> {
-    let (url, expected) = where_from(ctx, srv, recorded, renewing)?;
-    let client = scep::Client::new(&url, srv.no_proxy).map_err(|e| ctx.err(scep_err(e)))?;
+    let from = where_from(ctx, srv, recorded, renewing)?;
+    let url = from.url.clone();
+    let expected = (!from.ca_fingerprint.is_empty()).then(|| from.ca_fingerprint.clone());
+    let tls = tls_options(ctx, rt, srv, &url, from.cacert.as_deref())?;
+    let client =
+        scep::Client::with_tls(&url, srv.no_proxy, &tls).map_err(|e| ctx.err(scep_err(e)))?;
     (rt.progress)(&t!("scep-contacting", url = &url));
     let caps = client.get_ca_caps().map_err(|e| ctx.err(scep_err(e)))?;
     let certs = client.get_ca_cert().map_err(|e| ctx.err(scep_err(e)))?;
@@ -196,6 +259,7 @@ fn reach_ca(
     }
     Ok(Ca {
         url,
+        cacert: from.cacert,
         client,
         caps,
         certs,
@@ -493,12 +557,20 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
     if a.withdraw {
         return pending::withdraw(ctx, rt, a);
     }
-    let subject_str = match (&a.subject, &a.cn) {
-        (Some(s), _) => s.clone(),
-        (None, Some(cn)) => format!("CN={}", cn.replace(',', "\\,")),
-        (None, None) => match crate::result_file::current_user() {
-            u if u.is_empty() => return Err(ctx.err(ToolError::input(t!("err-enroll-no-subject")))),
-            u => format!("CN={}", u.replace(',', "\\,")),
+    let cn_only = |cn: &str| format!("CN={}", cn.replace(',', "\\,"));
+    let subject_str = match (&a.subject, &a.cn, a.host_cn) {
+        (Some(s), _, _) => s.clone(),
+        (None, Some(cn), _) => cn_only(cn),
+        (None, None, true) => match host_name() {
+            Some(h) => cn_only(&h),
+            None => return Err(ctx.err(ToolError::input(t!("err-enroll-no-subject")))),
+        },
+        (None, None, false) => match crate::result_file::current_user() {
+            u if !u.is_empty() => cn_only(&u),
+            _ => match host_name() {
+                Some(h) => cn_only(&h),
+                None => return Err(ctx.err(ToolError::input(t!("err-enroll-no-subject")))),
+            },
         },
     };
     let subject = pki_files::csr::parse_subject(&subject_str)
@@ -513,6 +585,48 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
     let cn = subject_cn(&subject).unwrap_or_else(|| subject_str.clone());
     let label = a.label.clone().unwrap_or_else(|| truncate_label(&cn));
     let ca = reach_ca(ctx, rt, &a.server, None, false)?;
+    if !a.force_new {
+        // A valid certificate from this CA for the same subject, with its key on the token:
+        // renewed rather than a second one enrolled (--new for that).
+        let all = super::certs::read_all(ctx)?;
+        let existing = all.iter().find_map(|c| {
+            let d = c.details.as_ref()?;
+            let cert = Certificate::from_der(&c.der).ok()?;
+            let same = c.has_key
+                && !d.is_ca
+                && d.not_after > rt.now
+                && cert.tbs_certificate.subject == subject
+                && ca
+                    .certs
+                    .all
+                    .iter()
+                    .any(|x| x.tbs_certificate.subject == cert.tbs_certificate.issuer);
+            same.then(|| (c, d.clone()))
+        });
+        if let Some((old, d)) = existing {
+            (rt.progress)(&t!(
+                "enroll-renews-existing",
+                subject = &d.subject_str,
+                id = hex::encode(&old.meta.id)
+            ));
+            let ra = RenewArgs {
+                sel: crate::cli::CertSel {
+                    id: Some(hex::encode(&old.meta.id)),
+                    label: None,
+                },
+                server: a.server.clone(),
+                days: None,
+                force: true,
+                reuse_key: false,
+                alg: Some(a.alg),
+            };
+            let mut r = renew_cert(ctx, rt, &ra, old, &d, &ca)?;
+            if let Value::Object(m) = &mut r.json {
+                m.insert("renewed_existing".into(), json!(true));
+            }
+            return Ok(r);
+        }
+    }
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
     let challenge = need(rt.secrets, Secret::Challenge)?;
@@ -582,6 +696,15 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
         Err(_) => destroy(&s, &[hk, hp]),
     }
     outcome
+}
+
+/// This machine's host name (the kernel's, as `hostname` prints it), if it has one.
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h != "(none)")
 }
 
 /// The record of tokens seen, refreshed after a write (best effort).
@@ -663,14 +786,26 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
             ),
         });
     }
-    let old_cert = Certificate::from_der(&old.der)
-        .map_err(|e| ctx.err(ToolError::new(Exit::Card, e.to_string())))?;
-    let subject = old_cert.tbs_certificate.subject.clone();
     let recorded = rt
         .state_dir
         .as_ref()
         .and_then(|dir| crate::seen::enrolled_from(dir, &ctx.serial, &hex::encode(&old.meta.id)));
     let ca = reach_ca(ctx, rt, &a.server, recorded, true)?;
+    renew_cert(ctx, rt, a, old, &d, &ca)
+}
+
+/// Renew `old` (details `d`) at the CA `ca`, reached and trusted.
+fn renew_cert(
+    ctx: &Ctx,
+    rt: &mut Runtime<'_>,
+    a: &RenewArgs,
+    old: &super::certs::OnToken,
+    d: &pki_files::details::CertDetails,
+    ca: &Ca,
+) -> Result<Report> {
+    let old_cert = Certificate::from_der(&old.der)
+        .map_err(|e| ctx.err(ToolError::new(Exit::Card, e.to_string())))?;
+    let subject = old_cert.tbs_certificate.subject.clone();
     let s = ctx.session()?;
     s.login_user(rt.secrets)?;
     let objs = s.with(|t, hs, _| t.list_objects(hs))?;
@@ -734,11 +869,11 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
             }
         };
         (rt.progress)(&t!("scep-sending", kind = kind_name));
-        match exchange(ctx, &ca, kind, &csr, &key)? {
+        match exchange(ctx, ca, kind, &csr, &key)? {
             Reply::Pending { transaction_id } => pending::hold(
                 ctx,
                 rt,
-                &ca,
+                ca,
                 pending::Held {
                     transaction_id,
                     request: kind_name,
@@ -806,7 +941,7 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
     match (&outcome, &new_key) {
         (Ok(r), _) if r.exit == Exit::Pending => {}
         (Ok(_), _) => {
-            remember_ca(ctx, rt, &ca, &id, Some(&old.meta.id));
+            remember_ca(ctx, rt, ca, &id, Some(&old.meta.id));
             after_write(ctx, rt);
         }
         (Err(_), Some((hk, hp, _, _))) => destroy(&s, &[*hk, *hp]),

@@ -72,6 +72,7 @@ pub(super) fn hold(ctx: &Ctx, rt: &mut Runtime<'_>, ca: &Ca, h: Held<'_>) -> Res
         request: h.request.to_string(),
         url: ca.url.clone(),
         ca_fingerprint: ca.fingerprint.clone(),
+        cacert: ca.cacert.clone(),
         subject: h.subject.to_string(),
         subject_der: hex::encode(h.subject.to_der().unwrap_or_default()),
         signer_cert: hex::encode(h.signer.to_der().unwrap_or_default()),
@@ -196,6 +197,7 @@ pub(super) fn poll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Re
     let recorded = EnrolledFrom {
         url: p.url.clone(),
         ca_fingerprint: p.ca_fingerprint.clone(),
+        cacert: p.cacert.clone(),
     };
     let ca = reach_ca(ctx, rt, &a.server, Some(recorded), false)?;
     let s = ctx.session()?;
