@@ -12,7 +12,8 @@
 #   (d) ./ci/install (--no-build, temp prefix and destdir) puts epass2003-expiring.service and
 #       .timer into PREFIX/lib/systemd/user, ExecStart naming the installed tool; both pass
 #       `systemd-analyze --user verify`; the timer is daily, randomised, persistent; the
-#       service is wanted by default.target (the run at login).
+#       service is wanted by default.target (the run at login);
+#   (e) `renew --notify` with the token present and no PIN source: a notification, exit 10.
 #
 # Expects the release build (cargo build --release --workspace) and ci/lib/common.sh's $WORK.
 # Needs openssl, dbus-daemon, dbus-monitor, python3-dbus, python3-gi, systemd (systemd-analyze).
@@ -102,6 +103,26 @@ check "notify_days = 121: exit 2 naming the range 1..=120" bash -c '
     out=$(EPASS2003_CONF="$1/bad.conf" "$0" expiring 2>&1); rc=$?; echo "$out"
     [ $rc = 2 ] && echo "$out" | grep -q "1..=120"' "$TOOL" "$D"
 
+# ---------------------------------------------------------------- (e)
+# A timer-run renewal with no PIN source: the token present, the certificate due, no variable,
+# no secrets file, no credential, no terminal: a notification naming the command, exit 10,
+# result file "canceled" (120), and no PIN asked.
+renew_no_pin() {
+    EPASS2003_EMULATOR="$D/token.state" DBUS_SESSION_BUS_ADDRESS=$BUS_ADDR \
+        "$TOOL" --json renew --notify --id "$ID" < /dev/null > "$D/e.json" 2> "$D/e.err"
+    local rc=$?
+    echo "exit $rc"; cat "$D/e.json" "$D/e.err"
+    [ "$rc" = 10 ] && grep -q '"reason": "no_pin_source"' "$D/e.json" &&
+        grep -q '"notified": true' "$D/e.json" &&
+        grep -q "^Result: canceled$" "$D/state/epass2003/result.txt" &&
+        grep -q "^Code: 120$" "$D/state/epass2003/result.txt"
+}
+check "renew --notify, no PIN source, no terminal: notifies instead of renewing, exit 10" renew_no_pin
+sleep 0.3
+check "the captured Notify call names the renew command" \
+    dbus_notify_seen "$D" "epass2003-tool renew --serial $SERIAL --id $ID" "due for renewal" \
+    "no PIN is configured"
+
 # ---------------------------------------------------------------- (d)
 P=/opt/epass2003-units
 DEST="$D/dest"
@@ -120,11 +141,16 @@ verify_units() {
     fi
     # The installed tool path must exist for verify: point a copy of the service at the build.
     mkdir -p "$D/verify" "$D/run" && chmod 700 "$D/run"
-    sed "s|^ExecStart=$P/bin/|ExecStart=$RELEASE_DIR/|" "$UNITS/epass2003-expiring.service" \
-        > "$D/verify/epass2003-expiring.service"
-    cp "$UNITS/epass2003-expiring.timer" "$D/verify/"
+    local u
+    for u in expiring renew; do
+        sed "s|^ExecStart=$P/bin/|ExecStart=$RELEASE_DIR/|" "$UNITS/epass2003-$u.service" \
+            > "$D/verify/epass2003-$u.service"
+        cp "$UNITS/epass2003-$u.timer" "$D/verify/"
+    done
+    grep -qx "ExecStart=$RELEASE_DIR/epass2003-tool renew --notify" "$D/verify/epass2003-renew.service" || return 1
     XDG_RUNTIME_DIR="$D/run" systemd-analyze --user verify \
-        "$D/verify/epass2003-expiring.service" "$D/verify/epass2003-expiring.timer" 2>&1 | tee "$D/verify.log"
+        "$D/verify/epass2003-expiring.service" "$D/verify/epass2003-expiring.timer" \
+        "$D/verify/epass2003-renew.service" "$D/verify/epass2003-renew.timer" 2>&1 | tee "$D/verify.log"
     local rc=${PIPESTATUS[0]}
     echo "exit $rc"
     [ "$rc" = 0 ] && ! grep -qi "warn\|error\|bad" "$D/verify.log"

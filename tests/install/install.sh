@@ -45,6 +45,8 @@ $P/bin/epass2003-tool
 $P/lib/libepass2003_pkcs11.so
 $P/lib/systemd/user/epass2003-expiring.service
 $P/lib/systemd/user/epass2003-expiring.timer
+$P/lib/systemd/user/epass2003-renew.service
+$P/lib/systemd/user/epass2003-renew.timer
 $P/share/epass2003/install-manifest
 LIST
     }
@@ -70,8 +72,8 @@ LIST
     }
     check "epass2003.module names the installed library, critical: no" module_file
     check "installed tool runs" shows "epass2003-tool" "$DEST$P/bin/epass2003-tool" --version
-    check "manifest: 6 files with checksums (4 + the user systemd units)" \
-        bash -c "cat '$DEST$P/share/epass2003/install-manifest'; [ \$(grep -c '^f [0-9a-f]\{64\} /' '$DEST$P/share/epass2003/install-manifest') = 6 ]"
+    check "manifest: 8 files with checksums (4 + the 4 user systemd units)" \
+        bash -c "cat '$DEST$P/share/epass2003/install-manifest'; [ \$(grep -c '^f [0-9a-f]\{64\} /' '$DEST$P/share/epass2003/install-manifest') = 8 ]"
     check "ci/uninstall --prefix $P --destdir DEST" "$ROOT/ci/uninstall" --prefix "$P" --destdir "$DEST"
     check "nothing left, not even the directories install created" \
         bash -c "find '$DEST' -mindepth 1 | tee /dev/stderr | grep -q . && exit 1; exit 0"

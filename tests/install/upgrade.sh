@@ -259,8 +259,8 @@ check "the token's key is still there, through the new library" \
 check "NSS registration kept across the upgrade" bash -c "modutil -dbdir 'sql:$D/nssdb' -list | grep -q '$LIB'"
 check "no stray temporary files beside the installed ones" \
     bash -c "! find /usr/local /etc/pkcs11 -name '.*.new.*' | grep ."
-check "manifest rewritten with 6 files (4 + the user systemd units; no duplicates)" \
-    bash -c "[ \$(grep -c '^f ' /usr/local/share/epass2003/install-manifest) = 6 ]"
+check "manifest rewritten with 8 files (4 + the 4 user systemd units; no duplicates)" \
+    bash -c "[ \$(grep -c '^f ' /usr/local/share/epass2003/install-manifest) = 8 ]"
 third() {
     "$ROOT/ci/install" --no-build --no-nss > "$D/third.txt" 2>&1
     cat "$D/third.txt"

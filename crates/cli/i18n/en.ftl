@@ -308,3 +308,6 @@ err-renew-no-url = this certificate was not enrolled by epass2003-tool (or its r
 warn-insecure-tls = WARNING: --insecure-skip-tls-verify: the web server's TLS certificate is not checked, so anyone on the network path can pose as it. The SCEP CA is still checked by its fingerprint. Use --cacert FILE instead.
 err-cacert = cannot use the CA certificate file { $file }: { $detail }
 enroll-renews-existing = The token already holds a valid certificate "{ $subject }" (id { $id }) from this CA: renewing it (use --new to enrol a second one).
+notice-title-renew-pin = Certificate due for renewal: { $cn }
+notice-body-renew-pin = { $cn } (id { $id }) on token { $serial } expires { $date } and is due for renewal, but no PIN is configured for unattended renewal. Plug in the token and run: { $command }
+renew-no-pin-source = "{ $cn }" expires { $date } and is due for renewal, but no PIN source is configured (EPASS2003_PIN, --secrets-fd/--secrets-file, or the systemd credential epass2003-pin); not renewed. Run: { $command }

@@ -302,3 +302,6 @@ err-renew-no-url = この証明書は epass2003-tool で取得したものでは
 warn-insecure-tls = 警告: --insecure-skip-tls-verify により Web サーバーの TLS 証明書を検証しません。通信経路上の第三者がサーバーになりすますことができます（SCEP の CA はフィンガープリントで引き続き検証します）。代わりに --cacert FILE を使ってください。
 err-cacert = CA 証明書ファイル { $file } を使用できません: { $detail }
 enroll-renews-existing = トークンにはこの CA の有効な証明書「{ $subject }」（ID { $id }）がすでにあるため、更新します（2 枚目を発行する場合は --new）。
+notice-title-renew-pin = 証明書の更新時期です: { $cn }
+notice-body-renew-pin = トークン { $serial } の { $cn }（ID { $id }）は { $date } に期限切れとなるため更新が必要ですが、自動更新用の PIN が設定されていません。トークンを挿して次を実行してください: { $command }
+renew-no-pin-source = 「{ $cn }」は { $date } に期限切れとなるため更新が必要ですが、PIN の取得元（EPASS2003_PIN、--secrets-fd/--secrets-file、systemd 資格情報 epass2003-pin）が設定されていないため更新しませんでした。次を実行してください: { $command }

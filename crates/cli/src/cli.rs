@@ -518,4 +518,9 @@ pub struct RenewArgs {
     /// The new key pair's type (default: that of the old key).
     #[arg(long = "type", value_enum)]
     pub alg: Option<KeyAlg>,
+    /// Unattended (a timer): when the renewal is due and no PIN source is configured (a
+    /// variable, --secrets-fd/-file, a systemd credential), show a desktop notification naming
+    /// the command to run, and exit 10, instead of asking or failing.
+    #[arg(long)]
+    pub notify: bool,
 }

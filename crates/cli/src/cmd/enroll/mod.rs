@@ -619,6 +619,7 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
                 force: true,
                 reuse_key: false,
                 alg: Some(a.alg),
+                notify: false,
             };
             let mut r = renew_cert(ctx, rt, &ra, old, &d, &ca)?;
             if let Value::Object(m) = &mut r.json {
@@ -786,12 +787,65 @@ pub fn renew(ctx: &Ctx, rt: &mut Runtime<'_>, a: &RenewArgs) -> Result<Report> {
             ),
         });
     }
+    if a.notify && !rt.secrets.available(Secret::UserPin) {
+        return Ok(notify_no_pin(ctx, rt, old, &d));
+    }
     let recorded = rt
         .state_dir
         .as_ref()
         .and_then(|dir| crate::seen::enrolled_from(dir, &ctx.serial, &hex::encode(&old.meta.id)));
     let ca = reach_ca(ctx, rt, &a.server, recorded, true)?;
     renew_cert(ctx, rt, a, old, &d, &ca)
+}
+
+/// `renew --notify` with the renewal due and no PIN source: a desktop notification naming the
+/// command to run (unless the certificate is muted), and exit 10 ("needs input").
+fn notify_no_pin(
+    ctx: &Ctx,
+    rt: &mut Runtime<'_>,
+    old: &super::certs::OnToken,
+    d: &pki_files::details::CertDetails,
+) -> Report {
+    let id = hex::encode(&old.meta.id);
+    let command = format!("epass2003-tool renew --serial {} --id {id}", ctx.serial);
+    let cn = pki_files::details::common_name(&old.der).unwrap_or_else(|| d.subject_str.clone());
+    let muted = rt.config.expiry.is_muted(&d.serial_hex, &id);
+    let shown = if muted {
+        Err("muted".to_string())
+    } else {
+        let n = crate::notify::Notification {
+            summary: t!("notice-title-renew-pin", cn = &cn),
+            body: t!(
+                "notice-body-renew-pin",
+                cn = &cn,
+                id = &id,
+                serial = &ctx.serial,
+                date = &d.not_after_str,
+                command = &command
+            ),
+            category: super::expiring::CATEGORY,
+        };
+        crate::notify::DesktopNotifier::session().and_then(|mut dn| {
+            use crate::notify::Notifier;
+            dn.notify(&n)
+        })
+    };
+    let mut j = json!({"serial": ctx.serial, "id": id, "due": true, "renewed": false,
+                       "reason": "no_pin_source", "not_after": d.not_after_str,
+                       "renew_command": command, "notified": shown.is_ok()});
+    if let (Err(e), Value::Object(m)) = (&shown, &mut j) {
+        m.insert("notify_error".into(), json!(e));
+    }
+    Report {
+        exit: Exit::Cancelled,
+        json: j,
+        text: t!(
+            "renew-no-pin-source",
+            cn = &cn,
+            date = &d.not_after_str,
+            command = &command
+        ),
+    }
 }
 
 /// Renew `old` (details `d`) at the CA `ca`, reached and trusted.
