@@ -150,6 +150,15 @@ pub struct ExportArgs {
     pub format: Encoding,
 }
 
+/// Where `enroll --trust-ca` puts the CA certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrustStore {
+    /// The user's NSS database ~/.pki/nssdb (Chromium, NSS tools).
+    User,
+    /// The system's trust store (root): update-ca-certificates, else p11-kit `trust`.
+    System,
+}
+
 /// DER or PEM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Encoding {
@@ -494,6 +503,11 @@ pub struct EnrollArgs {
     /// for the same subject (default: that one is renewed).
     #[arg(long = "new", conflicts_with_all = ["poll", "withdraw"])]
     pub force_new: bool,
+    /// After the certificate is issued, also put the CA's certificate (the one whose
+    /// fingerprint was checked) into a trust store, once confirmed (or --yes): `user` (the
+    /// NSS database ~/.pki/nssdb) or `system` (root).
+    #[arg(long, value_enum, value_name = "STORE", conflicts_with = "withdraw")]
+    pub trust_ca: Option<TrustStore>,
 }
 
 /// `renew`.

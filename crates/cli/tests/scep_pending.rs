@@ -224,6 +224,48 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     assert_eq!(o.json()["issued"]["cn"], host.trim());
     assert_eq!(keys(&env), 3);
 
+    // --trust-ca user: the CA into the user's NSS database (~/.pki/nssdb, made here), after
+    // confirmation; not confirmed, nothing is added.
+    let home = env.path("home");
+    std::env::set_var("HOME", &home);
+    let trusting = |yes: bool, cn: &str| {
+        let mut args = vec!["--json"];
+        if yes {
+            args.push("--yes");
+        }
+        args.extend_from_slice(&[
+            "enroll",
+            "--url",
+            &url,
+            "--ca-fingerprint",
+            &fp,
+            "--cn",
+            cn,
+            "--trust-ca",
+            "user",
+        ]);
+        env.run(&args, with_challenge())
+    };
+    let o = trusting(false, "Not Trusting");
+    assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
+    assert_eq!(o.json()["trust_ca"]["reason"], "not_confirmed");
+    assert!(!home.join(".pki/nssdb").exists());
+    let o = trusting(true, "Trusting");
+    assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
+    assert_eq!(o.json()["trust_ca"]["done"], true, "{}", o.stdout);
+    let l = std::process::Command::new("certutil")
+        .args(["-L", "-d"])
+        .arg(format!("sql:{}", home.join(".pki/nssdb").display()))
+        .output()
+        .expect("certutil (Debian package libnss3-tools)");
+    let listing = String::from_utf8_lossy(&l.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with("Approving CA ("))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(line.trim_end().ends_with("C,,"), "{line}");
+    assert_eq!(keys(&env), 5);
+
     // A --cacert file that cannot be used: a clear error before anything is sent.
     std::fs::write(env.path("junk.pem"), b"not a certificate").unwrap();
     let https = url.replace("http://", "https://");
@@ -261,5 +303,5 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
         with_challenge(),
     );
     assert_eq!(o.exit, Exit::ServerUnreachable, "{}", o.stdout);
-    assert_eq!(keys(&env), 3);
+    assert_eq!(keys(&env), 5);
 }

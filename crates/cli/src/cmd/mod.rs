@@ -47,7 +47,7 @@ pub fn dispatch(cli: &Cli, rt: &mut Runtime<'_>) -> Result<Report> {
         Command::Init(a) => init::run(&open(rt)?, rt, g.yes, a),
         Command::Keygen(a) => keygen::keygen(&open(rt)?, rt, a),
         Command::Csr(a) => keygen::csr(&open(rt)?, rt, a),
-        Command::Enroll(a) => enroll::enroll(&open(rt)?, rt, a),
+        Command::Enroll(a) => enroll::enroll(&open(rt)?, rt, g.yes, a),
         Command::Renew(a) => enroll::renew(&open(rt)?, rt, a),
         Command::P12(P12Cmd::Show(a)) => p12::show(rt, a),
         Command::P12(P12Cmd::Passwd(a)) => p12::passwd(rt, a),

@@ -12,6 +12,7 @@
 //!   and is exit 13, with the transaction id.
 
 mod pending;
+mod trust;
 
 pub(crate) use pending::{pending_json, pending_text};
 
@@ -550,9 +551,9 @@ fn exchange(ctx: &Ctx, ca: &Ca, kind: MessageType, csr: &[u8], key: &CardKey<'_>
 }
 
 /// Run `enroll`.
-pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report> {
+pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &EnrollArgs) -> Result<Report> {
     if a.poll {
-        return pending::poll(ctx, rt, a);
+        return pending::poll(ctx, rt, yes, a);
     }
     if a.withdraw {
         return pending::withdraw(ctx, rt, a);
@@ -625,6 +626,7 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
             if let Value::Object(m) = &mut r.json {
                 m.insert("renewed_existing".into(), json!(true));
             }
+            maybe_trust(rt, yes, a, &ca, &mut r);
             return Ok(r);
         }
     }
@@ -688,15 +690,27 @@ pub fn enroll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report>
             }
         }
     })();
-    match &outcome {
+    let mut outcome = outcome;
+    match &mut outcome {
         Ok(r) if r.exit == Exit::Pending => {}
-        Ok(_) => {
+        Ok(r) => {
             remember_ca(ctx, rt, &ca, &id, None);
             after_write(ctx, rt);
+            maybe_trust(rt, yes, a, &ca, r);
         }
         Err(_) => destroy(&s, &[hk, hp]),
     }
     outcome
+}
+
+/// `--trust-ca`: after a certificate was issued, the CA into the trust store asked for.
+fn maybe_trust(rt: &mut Runtime<'_>, yes: bool, a: &EnrollArgs, ca: &Ca, r: &mut Report) {
+    if let (Some(store), Exit::Ok) = (a.trust_ca, r.exit) {
+        let done = trust::trust_ca(rt, yes, ca, store);
+        if let Value::Object(m) = &mut r.json {
+            m.insert("trust_ca".into(), done);
+        }
+    }
 }
 
 /// This machine's host name (the kernel's, as `hostname` prints it), if it has one.

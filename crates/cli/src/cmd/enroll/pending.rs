@@ -180,7 +180,7 @@ pub(super) fn renewal_of(ctx: &Ctx, rt: &Runtime<'_>, id: &[u8]) -> Option<Repor
 }
 
 /// Run `enroll --poll`.
-pub(super) fn poll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Report> {
+pub(super) fn poll(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &EnrollArgs) -> Result<Report> {
     let p = pick(ctx, rt, a)?;
     let key_id = unhex(ctx, &p.key_id, "key_id")?;
     let signer_key_id = unhex(ctx, &p.signer_key_id, "signer_key_id")?;
@@ -340,14 +340,16 @@ pub(super) fn poll(ctx: &Ctx, rt: &mut Runtime<'_>, a: &EnrollArgs) -> Result<Re
             t!("renew-old-not-removed", detail = not_removed.join("; "))
         });
     }
-    Ok(Report::ok(
+    let mut r = Report::ok(
         json!({"serial": ctx.serial, "id": p.key_id, "label": p.label, "issued": issued,
                "ca_fingerprint": ca.fingerprint, "request": p.request, "polled": true,
                "transaction_id": p.transaction_id,
                "replaced": replaces.as_ref().map(|_| json!({"removed": not_removed.is_empty()})),
                "authorities": authorities}),
         text,
-    ))
+    );
+    super::maybe_trust(rt, yes, a, &ca, &mut r);
+    Ok(r)
 }
 
 /// Run `enroll --withdraw`.
