@@ -35,3 +35,59 @@ pub mod store;
 pub mod vpcd;
 
 pub use card::{Card, CardError, CardOptions, SecretKeyInfo, Variant};
+
+/// Entry points for fuzz targets (`fuzz/`; not a stable API). None may panic on any input.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::card::{Card, CardOptions, Variant};
+
+    /// The C-APDU parser.
+    pub fn apdu(data: &[u8]) {
+        let _ = crate::apdu::Command::parse(data);
+    }
+
+    /// A session of APDUs against a blank card (stateful): byte 0 picks the variant and plain
+    /// mode (every command processed without secure messaging, so the dispatcher is reached),
+    /// then each APDU is a length byte and that many bytes. Afterwards the card's state must
+    /// survive a save and load, as the state file does.
+    pub fn card_session(data: &[u8]) {
+        let Some((&mode, mut rest)) = data.split_first() else {
+            return;
+        };
+        let variant = match mode % 3 {
+            0 => Variant::Aes,
+            1 => Variant::Fips,
+            _ => Variant::Des,
+        };
+        let mut card = Card::new_blank(
+            variant,
+            CardOptions {
+                rng_seed: Some(7),
+                plain_mode: mode & 0x80 == 0,
+                ..CardOptions::default()
+            },
+        );
+        card.power_on();
+        while let Some((&len, tail)) = rest.split_first() {
+            let n = usize::from(len).min(tail.len());
+            let _ = card.transmit(&tail[..n]);
+            rest = &tail[n..];
+        }
+        let saved = card.to_state_bytes();
+        let loaded = Card::from_state_bytes(&saved);
+        assert!(
+            loaded.is_ok(),
+            "a card's own state does not load: {loaded:?}"
+        );
+    }
+
+    /// The state-file loader: arbitrary bytes never panic; a state that loads saves to a
+    /// state that loads again to the same bytes.
+    pub fn state_file(data: &[u8]) {
+        if let Ok(card) = Card::from_state_bytes(data) {
+            let saved = card.to_state_bytes();
+            let again = Card::from_state_bytes(&saved).map(|c| c.to_state_bytes());
+            assert_eq!(again.ok(), Some(saved));
+        }
+    }
+}

@@ -40,6 +40,12 @@ pub mod fuzzing {
     pub fn fci(data: &[u8]) {
         let _ = crate::fci::Fci::parse(data);
     }
+    /// Split a response APDU and map its status word; must never panic.
+    pub fn response(data: &[u8]) {
+        if let Ok(r) = crate::apdu::Response::from_bytes(data) {
+            let _ = r.into_result();
+        }
+    }
     /// Walk a BER TLV list; must never panic.
     pub fn tlv(data: &[u8]) {
         let _ = crate::tlv::parse_all(data);

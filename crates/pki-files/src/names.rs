@@ -65,7 +65,12 @@ pub(crate) fn oid_of(name: &str) -> Option<ObjectIdentifier> {
         return ObjectIdentifier::new(oid).ok();
     }
     let dotted = name.strip_prefix("OID.").unwrap_or(name);
-    if dotted.chars().all(|c| c.is_ascii_digit() || c == '.') {
+    // Each arc must fit the 32 bits const-oid parses into: a longer one overflows its
+    // parser (a panic with debug assertions, a wrong OID without; found by fuzz/pki_subject).
+    let arcs_fit = dotted.split('.').all(|a| {
+        !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && a.parse::<u32>().is_ok()
+    });
+    if arcs_fit {
         ObjectIdentifier::new(dotted).ok()
     } else {
         None

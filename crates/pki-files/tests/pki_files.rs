@@ -438,6 +438,12 @@ fn parse_subject_order_and_types() {
     assert_eq!(der::Tagged::tag(cn), der::Tag::Utf8String);
     assert!(csr::parse_subject("C=Japan").is_err());
     assert!(csr::parse_subject("XX=1").is_err());
+    // Found by fuzz/pki_subject: a numeric OID arc beyond 32 bits overflowed const-oid's
+    // parser (a panic with debug assertions, a wrong OID without); now a refused attribute.
+    assert!(csr::parse_subject(&format!("{}= \\l,", "6".repeat(35))).is_err());
+    assert!(csr::parse_subject("2.5.4.99999999999=x").is_err());
+    assert!(csr::parse_subject("2.5..4=x").is_err());
+    assert!(csr::parse_subject("OID.2.5.4.3=ok").is_ok());
     assert!(csr::parse_subject("").is_err());
     let hex = csr::parse_subject("CN=#0c0161").unwrap();
     assert_eq!(hex.0[0].0.iter().next().unwrap().value.value(), b"a");

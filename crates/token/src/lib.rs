@@ -34,3 +34,16 @@ pub mod token;
 mod tests;
 
 pub use error::{Error, Result};
+
+/// Entry points for fuzz targets (`fuzz/`; not a stable API). None may panic on any input.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The configuration file (`epass2003.conf`): any text is applied line by line, a refused
+    /// line is kept as an error, never a panic; the relations are checked after.
+    pub fn config(data: &[u8]) {
+        let mut c = crate::config::Config::default();
+        c.apply_file(&String::from_utf8_lossy(data));
+        c.check_relations();
+        let _ = c.init_error();
+    }
+}
