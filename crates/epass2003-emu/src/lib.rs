@@ -81,6 +81,29 @@ pub mod fuzzing {
         );
     }
 
+    /// The vpcd framing as the reader sends it (2-byte big-endian length, then a control
+    /// code or a C-APDU), frame after frame, against a blank card in plain mode.
+    pub fn vpcd(data: &[u8]) {
+        let mut card = Card::new_blank(
+            Variant::Aes,
+            CardOptions {
+                rng_seed: Some(3),
+                plain_mode: true,
+                ..CardOptions::default()
+            },
+        );
+        let mut rest = data;
+        while rest.len() >= 2 {
+            let n = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            let body = &rest[2..];
+            let msg = &body[..n.min(body.len())];
+            if crate::vpcd::answer(&mut card, msg).is_err() {
+                return;
+            }
+            rest = &body[msg.len()..];
+        }
+    }
+
     /// The state-file loader: arbitrary bytes never panic; a state that loads saves to a
     /// state that loads again to the same bytes.
     pub fn state_file(data: &[u8]) {

@@ -210,41 +210,52 @@ fn serve_connection(card: &mut Card, stream: &mut TcpStream, opts: &AttachOption
             Err(None) => return Ended::Stopped,
             Err(Some(e)) => return Ended::Disconnected(e),
         }
-        let reply = if n == 1 {
-            match msg[0] {
-                CTRL_OFF => {
-                    card.power_off();
-                    None
-                }
-                CTRL_ON => {
-                    card.power_on();
-                    None
-                }
-                CTRL_RESET => {
-                    card.reset();
-                    None
-                }
-                CTRL_ATR => Some(card.atr()),
-                other => {
-                    tracing::warn!(code = other, "unknown vpcd control code");
-                    None
-                }
-            }
-        } else {
-            match card.transmit(&msg) {
-                Ok(r) => Some(r),
-                Err(CardError::Removed) => return Ended::Pulled,
-                Err(e) => {
-                    // The card answers every APDU itself; an error here is an emulator fault.
-                    tracing::error!(error = %e, "card failed to answer; sending 6F00");
-                    Some(vec![0x6F, 0x00])
-                }
-            }
+        let reply = match answer(card, &msg) {
+            Ok(r) => r,
+            Err(Pulled) => return Ended::Pulled,
         };
         if let Some(r) = reply {
             if let Err(e) = send_msg(stream, &r) {
                 return Ended::Disconnected(e);
             }
+        }
+    }
+}
+
+/// The card was pulled (the connection ends).
+pub(crate) struct Pulled;
+
+/// The reply to one vpcd message: a 1-byte control code (power off / on, reset, ATR) or a
+/// C-APDU; `None` for the control codes that have no reply.
+pub(crate) fn answer(card: &mut Card, msg: &[u8]) -> Result<Option<Vec<u8>>, Pulled> {
+    if let [code] = msg {
+        return Ok(match *code {
+            CTRL_OFF => {
+                card.power_off();
+                None
+            }
+            CTRL_ON => {
+                card.power_on();
+                None
+            }
+            CTRL_RESET => {
+                card.reset();
+                None
+            }
+            CTRL_ATR => Some(card.atr()),
+            other => {
+                tracing::warn!(code = other, "unknown vpcd control code");
+                None
+            }
+        });
+    }
+    match card.transmit(msg) {
+        Ok(r) => Ok(Some(r)),
+        Err(CardError::Removed) => Err(Pulled),
+        Err(e) => {
+            // The card answers every APDU itself; an error here is an emulator fault.
+            tracing::error!(error = %e, "card failed to answer; sending 6F00");
+            Ok(Some(vec![0x6F, 0x00]))
         }
     }
 }
