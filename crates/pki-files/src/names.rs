@@ -65,10 +65,14 @@ pub(crate) fn oid_of(name: &str) -> Option<ObjectIdentifier> {
         return ObjectIdentifier::new(oid).ok();
     }
     let dotted = name.strip_prefix("OID.").unwrap_or(name);
-    // Each arc must fit the 32 bits const-oid parses into: a longer one overflows its
-    // parser (a panic with debug assertions, a wrong OID without; found by fuzz/pki_subject).
+    // RFC 4514 numericoid arcs (digits, no leading zero), each below 2^28: const-oid 0.9
+    // overflows on arcs beyond 32 bits and encodes arcs of 2^28 and more that it then cannot
+    // decode (a panic when the name is shown). Both found by fuzz/pki_subject.
     let arcs_fit = dotted.split('.').all(|a| {
-        !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && a.parse::<u32>().is_ok()
+        !a.is_empty()
+            && a.bytes().all(|c| c.is_ascii_digit())
+            && (a == "0" || !a.starts_with('0'))
+            && a.parse::<u32>().is_ok_and(|v| v < 1 << 28)
     });
     if arcs_fit {
         ObjectIdentifier::new(dotted).ok()

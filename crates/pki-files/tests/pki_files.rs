@@ -443,6 +443,10 @@ fn parse_subject_order_and_types() {
     assert!(csr::parse_subject(&format!("{}= \\l,", "6".repeat(35))).is_err());
     assert!(csr::parse_subject("2.5.4.99999999999=x").is_err());
     assert!(csr::parse_subject("2.5..4=x").is_err());
+    // ... and an arc const-oid encodes but cannot decode again (a panic when shown).
+    assert!(csr::parse_subject("00.0.660.0.663532566.0.6=67").is_err());
+    assert!(csr::parse_subject("0.0.660.0.663532566.0.6=67").is_err());
+    assert!(csr::parse_subject("1.2.268435455=x").is_ok());
     assert!(csr::parse_subject("OID.2.5.4.3=ok").is_ok());
     assert!(csr::parse_subject("").is_err());
     let hex = csr::parse_subject("CN=#0c0161").unwrap();
