@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod attr;
+mod cert_attrs;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -612,6 +612,32 @@ impl Token {
         })
     }
 
+    /// `CKA_HASH_OF_ISSUER_PUBLIC_KEY` of the certificate `der`: the key hash of the
+    /// certificate on the token whose subject is its issuer (itself, when self-issued), else
+    /// empty (unknown). Reads the values of certificates only when asked.
+    fn issuer_key_hash(&mut self, der: &[u8]) -> Result<Vec<u8>> {
+        use der::{Decode, Encode};
+        let Ok(c) = x509_cert::Certificate::from_der(der) else {
+            return Ok(Vec::new());
+        };
+        if c.tbs_certificate.issuer == c.tbs_certificate.subject {
+            return Ok(crate::cert_attrs::key_hash(&c));
+        }
+        let issuer = c.tbs_certificate.issuer.to_der().unwrap_or_default();
+        for j in 0..self.entries().len() {
+            if self.entries()[j].meta.kind != ObjectKind::Certificate {
+                continue;
+            }
+            let v = self.value(j)?;
+            if let Ok(ic) = x509_cert::Certificate::from_der(&v) {
+                if ic.tbs_certificate.subject.to_der().ok().as_deref() == Some(issuer.as_slice()) {
+                    return Ok(crate::cert_attrs::key_hash(&ic));
+                }
+            }
+        }
+        Ok(Vec::new())
+    }
+
     fn cert_field(
         &mut self,
         i: usize,
@@ -746,14 +772,19 @@ impl Token {
             (ObjectKind::Certificate, CKA_SERIAL_NUMBER) => {
                 self.cert_field(i, |c| c.tbs_certificate.serial_number.to_der())?
             }
+            (ObjectKind::Certificate, CKA_URL) => Value(Vec::new()),
             (
                 ObjectKind::Certificate,
-                CKA_START_DATE | CKA_END_DATE | CKA_URL | CKA_CHECK_VALUE,
-            ) => Value(Vec::new()),
-            (
-                ObjectKind::Certificate,
-                CKA_HASH_OF_SUBJECT_PUBLIC_KEY | CKA_HASH_OF_ISSUER_PUBLIC_KEY,
-            ) => Value(Vec::new()),
+                CKA_START_DATE
+                | CKA_END_DATE
+                | CKA_CHECK_VALUE
+                | CKA_HASH_OF_SUBJECT_PUBLIC_KEY
+                | CKA_NAME_HASH_ALGORITHM,
+            ) => Value(crate::cert_attrs::derived(&self.value(i)?, ty).unwrap_or_default()),
+            (ObjectKind::Certificate, CKA_HASH_OF_ISSUER_PUBLIC_KEY) => {
+                let v = self.value(i)?;
+                Value(self.issuer_key_hash(&v)?)
+            }
             (ObjectKind::Certificate, CKA_JAVA_MIDP_SECURITY_DOMAIN) => Value(ul(0)),
             (ObjectKind::Data, CKA_APPLICATION) => {
                 Value(m.application.clone().unwrap_or_default().into_bytes())
@@ -922,6 +953,12 @@ impl Token {
                 use der::Decode;
                 x509_cert::Certificate::from_der(&der_v)
                     .map_err(|_| Error::AttributeValueInvalid)?;
+                crate::cert_attrs::check_template(t, &der_v)?;
+                if let Some(given) = t.raw(CKA_HASH_OF_ISSUER_PUBLIC_KEY) {
+                    if !given.is_empty() && self.issuer_key_hash(&der_v)? != given {
+                        return Err(Error::TemplateInconsistent);
+                    }
+                }
                 let id = if id.is_empty() {
                     self.certificate_id(&der_v)?
                 } else {

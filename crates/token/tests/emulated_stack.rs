@@ -416,3 +416,98 @@ fn raw_rsa_input_not_below_the_modulus_is_bad_data() {
     let sig = m.with_session(h, |t, _| t.sign(h, &[0x01; 32])).unwrap();
     assert_eq!(sig.len(), 256);
 }
+
+/// A certificate object's derived attributes (PKCS#11 3.0 §4.6.3) are answered from its
+/// value, against OpenSSL's figures for the fixture chain: CKA_CHECK_VALUE (SHA-1 of the DER,
+/// 3 bytes), CKA_HASH_OF_SUBJECT_PUBLIC_KEY (= the subject key identifier OpenSSL wrote),
+/// CKA_START_DATE / CKA_END_DATE, and CKA_HASH_OF_ISSUER_PUBLIC_KEY once the issuer is on the
+/// token (= the authority key identifier). A template that gives one with another value is
+/// refused, never accepted and dropped.
+#[test]
+fn certificate_derived_attributes() {
+    use der::{DecodePem, Encode};
+    use token::attr::AttrValue::Value;
+    let der = |pem: &str| {
+        x509_cert::Certificate::from_pem(pem)
+            .unwrap()
+            .to_der()
+            .unwrap()
+    };
+    let leaf = der(include_str!("../../pki-files/tests/fixtures/leaf.pem"));
+    let int = der(include_str!("../../pki-files/tests/fixtures/int.pem"));
+    let root = der(include_str!("../../pki-files/tests/fixtures/ca.pem"));
+    let card = personalised();
+    let m = module(&card);
+    let h = m
+        .open_session(0, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    m.with_session(h, |t, _| t.login(CKU_USER, b"123456"))
+        .unwrap();
+    let cert = |value: &[u8], extra: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>| {
+        let mut v = vec![
+            (CKA_CLASS, token::attr::ul(CKO_CERTIFICATE)),
+            (CKA_TOKEN, vec![1]),
+            (CKA_CERTIFICATE_TYPE, token::attr::ul(CKC_X_509)),
+            (CKA_VALUE, value.to_vec()),
+        ];
+        v.extend(extra);
+        Template(v)
+    };
+    let hex = |s: &str| hex::decode(s.replace(':', "")).unwrap();
+    let hl = m
+        .with_session(h, |t, hs| t.create_object(hs, h, &cert(&leaf, vec![])))
+        .unwrap();
+    let get = |o, ty| {
+        m.with_session(h, |t, hs| t.get_attributes(hs, o, &[ty]))
+            .unwrap()
+            .remove(0)
+    };
+    assert_eq!(get(hl, CKA_CHECK_VALUE), Value(hex("e0f6a9")));
+    assert_eq!(
+        get(hl, CKA_HASH_OF_SUBJECT_PUBLIC_KEY),
+        Value(hex(
+            "CE:B3:55:98:64:43:41:1D:32:C3:A2:F4:B8:FD:4A:7A:A6:42:6F:36"
+        ))
+    );
+    assert_eq!(get(hl, CKA_START_DATE), Value(b"20261203".to_vec()));
+    assert_eq!(get(hl, CKA_END_DATE), Value(b"20290307".to_vec()));
+    assert_eq!(
+        get(hl, CKA_NAME_HASH_ALGORITHM),
+        Value(token::attr::ul(CKM_SHA_1))
+    );
+    // The issuer is not on the token yet: unknown.
+    assert_eq!(get(hl, CKA_HASH_OF_ISSUER_PUBLIC_KEY), Value(Vec::new()));
+    m.with_session(h, |t, hs| t.create_object(hs, h, &cert(&int, vec![])))
+        .unwrap();
+    assert_eq!(
+        get(hl, CKA_HASH_OF_ISSUER_PUBLIC_KEY),
+        Value(hex(
+            "59:24:2E:42:80:ED:D8:72:9A:A8:83:EC:A1:2A:D3:A3:1D:A6:BF:4E"
+        ))
+    );
+    // Given values: the right ones are accepted, another is refused.
+    for (ty, bad) in [
+        (CKA_CHECK_VALUE, hex("000000")),
+        (CKA_START_DATE, b"20200101".to_vec()),
+        (CKA_HASH_OF_SUBJECT_PUBLIC_KEY, vec![0; 20]),
+        (CKA_HASH_OF_ISSUER_PUBLIC_KEY, vec![0; 20]),
+    ] {
+        let r = m.with_session(h, |t, hs| {
+            t.create_object(hs, h, &cert(&root, vec![(ty, bad)]))
+        });
+        assert_eq!(r, Err(token::Error::TemplateInconsistent), "{ty:#x}");
+    }
+    let ok = cert(
+        &root,
+        vec![
+            (CKA_CHECK_VALUE, hex("46db5f")),
+            (CKA_END_DATE, b"20361130".to_vec()),
+            (
+                CKA_HASH_OF_ISSUER_PUBLIC_KEY,
+                hex("AF:9F:F6:9D:D7:19:E2:CB:80:1E:70:15:E5:51:73:90:9D:81:86:EC"),
+            ),
+        ],
+    );
+    m.with_session(h, |t, hs| t.create_object(hs, h, &ok))
+        .unwrap();
+}
