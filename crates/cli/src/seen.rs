@@ -190,20 +190,12 @@ pub fn remember_enrolment(
     from: EnrolledFrom,
     replaced: Option<&str>,
 ) -> Vec<String> {
-    let (mut r, warn) = load(state_dir);
-    let mut warnings: Vec<String> = warn.into_iter().collect();
-    if let Some(old) = replaced {
-        r.enrolled.remove(&enrolled_key(serial, old));
-    }
-    r.enrolled.insert(enrolled_key(serial, id_hex), from);
-    if let Err(e) = save(state_dir, &r) {
-        warnings.push(t!(
-            "seen-not-written",
-            file = path(state_dir).display().to_string(),
-            detail = e.to_string()
-        ));
-    }
-    warnings
+    update(state_dir, |r| {
+        if let Some(old) = replaced {
+            r.enrolled.remove(&enrolled_key(serial, old));
+        }
+        r.enrolled.insert(enrolled_key(serial, id_hex), from);
+    })
 }
 
 impl Default for Record {
@@ -321,17 +313,9 @@ pub fn save(state_dir: &Path, r: &Record) -> std::io::Result<()> {
 /// Remember `token` (replacing what was known of it); the warnings to show (a corrupt record
 /// replaced, a record that could not be written). Best effort: never an error.
 pub fn remember(state_dir: &Path, token: TokenSeen) -> Vec<String> {
-    let (mut r, warn) = load(state_dir);
-    let mut warnings: Vec<String> = warn.into_iter().collect();
-    r.tokens.insert(token.serial.clone(), token);
-    if let Err(e) = save(state_dir, &r) {
-        warnings.push(t!(
-            "seen-not-written",
-            file = path(state_dir).display().to_string(),
-            detail = e.to_string()
-        ));
-    }
-    warnings
+    update(state_dir, |r| {
+        r.tokens.insert(token.serial.clone(), token);
+    })
 }
 
 /// The subject's CN, if any.

@@ -119,16 +119,6 @@ fn certs(env: &Env) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-fn public_keys(env: &Env) -> u64 {
-    env.run(&["info", "--json"], Given::default()).json()["objects"]["public_keys"]
-        .as_u64()
-        .unwrap()
-}
-
-fn result_file(env: &Env) -> String {
-    std::fs::read_to_string(env.dir.path().join("xdg/epass2003/result.txt")).unwrap()
-}
-
 #[test]
 fn enrol_renew_and_every_refusal_against_a_real_scep_server() {
     let env = Env::new();

@@ -26,17 +26,6 @@ fn list(env: &Env) -> serde_json::Value {
         .json()
 }
 
-/// Key pairs on the token (counted by their public keys, which need no login).
-fn keys(env: &Env) -> u64 {
-    env.run(&["info", "--json"], Given::default()).json()["objects"]["public_keys"]
-        .as_u64()
-        .unwrap()
-}
-
-fn result_file(env: &Env) -> String {
-    std::fs::read_to_string(env.dir.path().join("xdg/epass2003/result.txt")).unwrap()
-}
-
 #[test]
 fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     let env = Env::new();
@@ -71,7 +60,7 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     let txid = j["transaction_id"].as_str().unwrap().to_string();
     let key_id = j["key_id"].as_str().unwrap().to_string();
     assert_eq!(ca.waiting(), vec![txid.clone()]);
-    assert_eq!(keys(&env), 1, "the key pair stays on the token");
+    assert_eq!(public_keys(&env), 1, "the key pair stays on the token");
     let l = list(&env);
     assert_eq!(l["certificates"].as_array().unwrap().len(), 0);
     assert_eq!(l["pending"][0]["transaction_id"], txid.as_str());
@@ -114,11 +103,11 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     let o = enrol("Withdrawn One");
     assert_eq!(o.exit, Exit::Pending, "{}", o.stdout);
     let wid = o.json()["key_id"].as_str().unwrap().to_string();
-    assert_eq!(keys(&env), 2);
+    assert_eq!(public_keys(&env), 2);
     let o = env.run(&["--json", "enroll", "--withdraw", "--id", &wid], user());
     assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
     assert_eq!(o.json()["key_deleted"], true);
-    assert_eq!(keys(&env), 1);
+    assert_eq!(public_keys(&env), 1);
     assert_eq!(list(&env)["pending"].as_array().unwrap().len(), 0);
     // --id without --poll / --withdraw is refused by the command line.
     let o = env.run(&["enroll", "--id", &wid], user());
@@ -133,7 +122,7 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     assert_eq!(o.exit, Exit::ServerRefused, "{}", o.stdout);
     assert_eq!(o.json()["error"]["fail_info"], "badRequest");
     assert_eq!(o.json()["error"]["key_deleted"], true);
-    assert_eq!(keys(&env), 1);
+    assert_eq!(public_keys(&env), 1);
     assert_eq!(list(&env)["pending"].as_array().unwrap().len(), 0);
 
     // A renewal held for approval: the old certificate stays until the new one comes; a
@@ -157,7 +146,7 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     assert_eq!(o.exit, Exit::Pending, "{}", o.stdout);
     assert_eq!(o.json()["transaction_id"], ntx.as_str());
     assert_eq!(ca.seen().len(), sent, "no second request was sent");
-    assert_eq!(keys(&env), 2);
+    assert_eq!(public_keys(&env), 2);
     assert_eq!(list(&env)["certificates"][0]["serial"], serial1.as_str());
     assert!(ca.approve(&ntx));
     let o = env.run(&["--json", "enroll", "--poll"], user());
@@ -171,7 +160,7 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     assert_eq!(certs[0]["id"], new_id.as_str());
     assert_ne!(certs[0]["serial"], serial1.as_str());
     assert_eq!(
-        keys(&env),
+        public_keys(&env),
         1,
         "the old key pair went with the old certificate"
     );
@@ -188,7 +177,7 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     assert_eq!(o.json()["renewed_existing"], true);
     assert_eq!(o.json()["request"], "RenewalReq");
     assert_eq!(list(&env)["certificates"].as_array().unwrap().len(), 1);
-    assert_eq!(keys(&env), 1);
+    assert_eq!(public_keys(&env), 1);
     let o = env.run(
         &[
             "--json",
@@ -222,7 +211,7 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
     );
     assert_eq!(o.exit, Exit::Ok, "{} {}", o.stdout, o.stderr);
     assert_eq!(o.json()["issued"]["cn"], host.trim());
-    assert_eq!(keys(&env), 3);
+    assert_eq!(public_keys(&env), 3);
 
     // --trust-ca user: the CA into the user's NSS database (~/.pki/nssdb, made here), after
     // confirmation; not confirmed, nothing is added.
@@ -264,7 +253,7 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
         .find(|l| l.starts_with("Approving CA ("))
         .unwrap_or_else(|| panic!("{listing}"));
     assert!(line.trim_end().ends_with("C,,"), "{line}");
-    assert_eq!(keys(&env), 5);
+    assert_eq!(public_keys(&env), 5);
 
     // A --cacert file that cannot be used: a clear error before anything is sent.
     std::fs::write(env.path("junk.pem"), b"not a certificate").unwrap();
@@ -303,5 +292,5 @@ fn pending_polled_to_success_withdrawn_refused_and_a_pending_renewal() {
         with_challenge(),
     );
     assert_eq!(o.exit, Exit::ServerUnreachable, "{}", o.stdout);
-    assert_eq!(keys(&env), 5);
+    assert_eq!(public_keys(&env), 5);
 }

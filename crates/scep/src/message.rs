@@ -283,6 +283,34 @@ fn pki_message(
     Ok(Request { der, attrs })
 }
 
+/// A degenerate certs-only SignedData (as a DER ContentInfo), what a CA envelopes in a
+/// SUCCESS CertRep (RFC 8894 §3.3.2): built by the test CA and this module's tests.
+#[cfg(any(test, feature = "testca"))]
+pub(crate) fn certs_only(certs: impl IntoIterator<Item = Certificate>) -> Result<Vec<u8>, Error> {
+    let mut set = SetOfVec::new();
+    for c in certs {
+        set.insert(CertificateChoices::Certificate(c))
+            .map_err(enc_err)?;
+    }
+    ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: Any::encode_from(&SignedData {
+            version: CmsVersion::V1,
+            digest_algorithms: SetOfVec::new(),
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: ID_DATA,
+                econtent: None,
+            },
+            certificates: Some(CertificateSet(set)),
+            crls: None,
+            signer_infos: SignerInfos(SetOfVec::new()),
+        })
+        .map_err(enc_err)?,
+    }
+    .to_der()
+    .map_err(enc_err)
+}
+
 /// EnvelopedData (as a DER ContentInfo) of `content` to `recipient`.
 pub(crate) fn envelope(
     content: &[u8],
@@ -876,27 +904,7 @@ mod tests {
             sender_nonce: Some(vec![1; 16]),
             recipient_nonce: req.sender_nonce.clone(),
         };
-        let mut certs = SetOfVec::new();
-        certs
-            .insert(CertificateChoices::Certificate(issued.clone()))
-            .unwrap();
-        let degenerate = ContentInfo {
-            content_type: ID_SIGNED_DATA,
-            content: Any::encode_from(&SignedData {
-                version: CmsVersion::V1,
-                digest_algorithms: SetOfVec::new(),
-                encap_content_info: EncapsulatedContentInfo {
-                    econtent_type: ID_DATA,
-                    econtent: None,
-                },
-                certificates: Some(CertificateSet(certs)),
-                crls: None,
-                signer_infos: SignerInfos(SetOfVec::new()),
-            })
-            .unwrap(),
-        }
-        .to_der()
-        .unwrap();
+        let degenerate = certs_only([issued.clone()]).unwrap();
         let env = envelope(
             &degenerate,
             &me.cert,

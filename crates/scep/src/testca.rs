@@ -19,15 +19,12 @@ use crate::caps::{Cipher, Digest};
 use crate::message::{self, Decryptor, IssuerAndSubject, Signer};
 use crate::status::{FailInfo, PkiStatus};
 use crate::Error;
-use cms::cert::CertificateChoices;
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfos,
-};
-use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier};
+use const_oid::db::rfc5911::ID_SIGNED_DATA;
 use const_oid::ObjectIdentifier;
-use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Decode, Encode};
+use der::asn1::OctetString;
+use der::{Decode, Encode};
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::EncodePublicKey;
 use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
@@ -457,31 +454,7 @@ impl Inner {
         };
         let content = match outcome {
             Outcome::Issued(c) => {
-                let enc = |e: der::Error| Error::NotScep(e.to_string());
-                let mut certs = SetOfVec::new();
-                certs
-                    .insert(CertificateChoices::Certificate(*c))
-                    .map_err(enc)?;
-                certs
-                    .insert(CertificateChoices::Certificate(self.cert.clone()))
-                    .map_err(enc)?;
-                let degenerate = ContentInfo {
-                    content_type: ID_SIGNED_DATA,
-                    content: Any::encode_from(&SignedData {
-                        version: CmsVersion::V1,
-                        digest_algorithms: SetOfVec::new(),
-                        encap_content_info: EncapsulatedContentInfo {
-                            econtent_type: ID_DATA,
-                            econtent: None,
-                        },
-                        certificates: Some(CertificateSet(certs)),
-                        crls: None,
-                        signer_infos: SignerInfos(SetOfVec::new()),
-                    })
-                    .map_err(enc)?,
-                }
-                .to_der()
-                .map_err(enc)?;
+                let degenerate = message::certs_only([*c, self.cert.clone()])?;
                 message::envelope(
                     &degenerate,
                     requester,
@@ -635,6 +608,8 @@ fn serve(ca: &Inner, s: TcpStream) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::message::Reply;
+    use der::asn1::SetOfVec;
+    use der::Any;
     use x509_cert::request::{CertReqInfo, Version};
 
     /// A requester with a software key and a self-signed certificate.

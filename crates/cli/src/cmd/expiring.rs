@@ -88,11 +88,13 @@ impl Entry {
 
     /// The command that renews it.
     fn renew_command(&self) -> String {
-        format!(
-            "epass2003-tool renew --serial {} --id {}",
-            self.token_serial, self.id
-        )
+        renew_command(&self.token_serial, &self.id)
     }
+}
+
+/// The command that renews the certificate `id_hex` on token `serial`, as notices name it.
+pub(crate) fn renew_command(serial: &str, id_hex: &str) -> String {
+    format!("epass2003-tool renew --serial {serial} --id {id_hex}")
 }
 
 /// Where the data came from.

@@ -107,6 +107,18 @@ impl Env {
     }
 }
 
+/// Key pairs on the token, counted by their public keys (which need no login).
+pub fn public_keys(env: &Env) -> u64 {
+    env.run(&["info", "--json"], Given::default()).json()["objects"]["public_keys"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The result file of the last life-cycle run.
+pub fn result_file(env: &Env) -> String {
+    std::fs::read_to_string(env.dir.path().join("xdg/epass2003/result.txt")).unwrap()
+}
+
 pub const USER_PIN: &str = "12345678";
 pub const SO_PIN: &str = "87654321";
 

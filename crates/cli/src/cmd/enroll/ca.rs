@@ -104,20 +104,15 @@ pub(super) fn tls_options(
         o.accept_any_certificate = true;
     }
     if let Some(f) = cacert {
-        let bytes = std::fs::read(f).map_err(|e| {
+        let bad = |detail: String| {
             ctx.err(ToolError::input(t!(
                 "err-cacert",
                 file = f,
-                detail = e.to_string()
+                detail = detail
             )))
-        })?;
-        o.extra_roots = scep::tls::read_ca_file(&bytes).map_err(|e| {
-            ctx.err(ToolError::input(t!(
-                "err-cacert",
-                file = f,
-                detail = e.to_string()
-            )))
-        })?;
+        };
+        let bytes = std::fs::read(f).map_err(|e| bad(e.to_string()))?;
+        o.extra_roots = scep::tls::read_ca_file(&bytes).map_err(|e| bad(e.to_string()))?;
     }
     Ok(o)
 }

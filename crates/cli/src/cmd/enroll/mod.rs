@@ -310,7 +310,7 @@ fn notify_no_pin(
     d: &pki_files::details::CertDetails,
 ) -> Report {
     let id = hex::encode(&old.meta.id);
-    let command = format!("epass2003-tool renew --serial {} --id {id}", ctx.serial);
+    let command = super::expiring::renew_command(&ctx.serial, &id);
     let cn = pki_files::details::common_name(&old.der).unwrap_or_else(|| d.subject_str.clone());
     let muted = rt.config.expiry.is_muted(&d.serial_hex, &id);
     let shown = if muted {

@@ -49,6 +49,16 @@ pub(crate) fn pending_json(p: &PendingRequest) -> Value {
            "replaces": p.replaces})
 }
 
+/// The JSON of a command's report about the pending request `p` of this token.
+fn pending_report_json(ctx: &Ctx, p: &PendingRequest) -> Value {
+    let mut j = pending_json(p);
+    if let Value::Object(m) = &mut j {
+        m.insert("serial".into(), json!(ctx.serial));
+        m.insert("pending".into(), json!(true));
+    }
+    j
+}
+
 /// One line per pending request, for `certs list`.
 pub(crate) fn pending_text(p: &PendingRequest) -> String {
     t!(
@@ -104,10 +114,8 @@ pub(super) fn hold(ctx: &Ctx, rt: &mut Runtime<'_>, ca: &Ca, h: Held<'_>) -> Res
         text.push('\n');
         text.push_str(&t!("scep-pending-not-recorded"));
     }
-    let mut j = pending_json(&p);
+    let mut j = pending_report_json(ctx, &p);
     if let Value::Object(m) = &mut j {
-        m.insert("serial".into(), json!(ctx.serial));
-        m.insert("pending".into(), json!(true));
         m.insert("recorded".into(), json!(recorded));
     }
     Ok(Report {
@@ -162,14 +170,9 @@ pub(super) fn renewal_of(ctx: &Ctx, rt: &Runtime<'_>, id: &[u8]) -> Option<Repor
     let p = crate::seen::pending_of(dir, &ctx.serial)
         .into_iter()
         .find(|p| p.replaces.as_deref() == Some(id.as_str()))?;
-    let mut j = pending_json(&p);
-    if let Value::Object(m) = &mut j {
-        m.insert("serial".into(), json!(ctx.serial));
-        m.insert("pending".into(), json!(true));
-    }
     Some(Report {
         exit: Exit::Pending,
-        json: j,
+        json: pending_report_json(ctx, &p),
         text: t!(
             "renew-already-pending",
             txid = &p.transaction_id,
@@ -245,14 +248,9 @@ pub(super) fn poll(ctx: &Ctx, rt: &mut Runtime<'_>, yes: bool, a: &EnrollArgs) -
     };
     let certs = match reply {
         Ok(Reply::Pending { .. }) => {
-            let mut j = pending_json(&p);
-            if let Value::Object(m) = &mut j {
-                m.insert("serial".into(), json!(ctx.serial));
-                m.insert("pending".into(), json!(true));
-            }
             return Ok(Report {
                 exit: Exit::Pending,
-                json: j,
+                json: pending_report_json(ctx, &p),
                 text: t!(
                     "scep-still-pending",
                     txid = &p.transaction_id,
